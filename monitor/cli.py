@@ -1,0 +1,98 @@
+"""home-monitor run | check-config | once JOB"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Sequence
+
+from monitor import __version__
+from monitor.config import JOB_NAMES, Config, ConfigError, load
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="home-monitor", description=(
+        "Measures latency, bandwidth, EC2-iperf throughput and air quality; "
+        "serves them on /metrics for Prometheus."))
+    parser.add_argument("--version", action="version", version=f"home-monitor {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    config_help = "YAML config (default: $HOMEMON_CONFIG, else ./home-monitor.yml, else defaults)"
+    run = commands.add_parser("run", help="run the daemon")
+    run.add_argument("--config", help=config_help)
+    check = commands.add_parser("check-config", help="validate the config and exit")
+    check.add_argument("--config", help=config_help)
+    once = commands.add_parser("once", help="run one job once and print its result as JSON")
+    once.add_argument("job", choices=JOB_NAMES)
+    once.add_argument("--config", help=config_help)
+    return parser
+
+
+def _load(path: str | None) -> Config | None:
+    try:
+        return load(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        enabled = [name for name in JOB_NAMES if config.job(name).enabled]
+        print(f"{config.source}: ok (jobs enabled: {', '.join(enabled) or 'none'})")
+        return 0
+    from monitor import logs
+
+    logs.setup(config.log.level, config.log.format)
+    if args.command == "once":
+        return _once(config, args.job)
+    from monitor.daemon import Daemon
+
+    try:
+        daemon = Daemon(config)
+    except OSError as exc:
+        print(f"{config.source}: listen: cannot listen on {config.listen}: {exc.strerror}",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    return daemon.run_until_signalled()
+
+
+def _once(config: Config, name: str) -> int:
+    """Run one job in the foreground, enabled or not, with the same runner as the daemon."""
+    from pathlib import Path
+
+    from monitor.jobs import build_job
+    from monitor.jobs.base import JobEnv, close, on_start
+    from monitor.metrics import Metrics
+    from monitor.runner import JobRunner
+
+    job_config = config.job(name)
+    job_config.enabled = True
+    problems = job_config.validate() if hasattr(job_config, "validate") else []
+    if problems:
+        for key, message in problems:
+            print(f"{config.source}: jobs.{name}.{key}: {message}", file=sys.stderr)
+        return EXIT_CONFIG
+    metrics = Metrics()
+    env = JobEnv(config, metrics, Path(config.state_dir))
+    env.state_dir.mkdir(parents=True, exist_ok=True)
+    job = build_job(name, env)
+    on_start(job)
+    runner = JobRunner(job, metrics, interval=job_config.interval, timeout=job_config.timeout,
+                       link_lock=threading.Lock(), shutdown=env.shutdown)
+    try:
+        outcome = runner.run_once()
+    finally:
+        close(job)
+    print(json.dumps({"job": name, "result": outcome.result,
+                      "duration_seconds": round(outcome.duration, 3),
+                      "error": outcome.error, **outcome.summary}, indent=2, default=str))
+    return 0 if outcome.result == "success" else 1
