@@ -24,6 +24,7 @@ from tests.support.procs import alertmanager, wait_until
 from tests.support.stack_configs import (
     AM_025_INLINE,
     REPO,
+    TelegramStandIn,
     WebhookSink,
     alertmanager_for_025,
     load_yaml,
@@ -125,7 +126,7 @@ def alert_states(base_url: str) -> dict[tuple[str, str], dict[str, Any]]:
 @pytest.mark.slow
 def test_internet_down_reaches_the_phone_and_inhibits_what_it_causes(tmp_path: Path) -> None:
     with WebhookSink() as phone:
-        config = write_alertmanager_copy(tmp_path / "copy", phone_url=phone.url)
+        config = write_alertmanager_copy(tmp_path / "alertmanager", phone_url=phone.url)
         with alertmanager(tmp_path, config.read_text()) as url:
             summary = "Internet down: none of the ping targets has answered for 40 seconds"
             post_alerts(url, [
@@ -153,3 +154,28 @@ def test_internet_down_reaches_the_phone_and_inhibits_what_it_causes(tmp_path: P
             assert alert["annotations"]["summary"] == summary
             assert not phone.notifications("SlowInternet", "firing"), \
                 "warnings wait for their 1 min group_wait"
+
+
+@pytest.mark.slow
+def test_telegram_receiver_sends_the_phone_template(tmp_path: Path) -> None:
+    with TelegramStandIn() as telegram:
+        config = alertmanager_for_025(load_yaml(SHIPPED))
+        config["route"]["receiver"] = "telegram"  # the documented one-line choice
+        receiver = next(r for r in config["receivers"] if r["name"] == "telegram")
+        receiver["telegram_configs"][0]["api_url"] = telegram.url
+        # procs.alertmanager() runs the config from tmp_path/alertmanager: templates go there
+        copy = write_alertmanager_copy(tmp_path / "alertmanager")
+        copy.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        with alertmanager(tmp_path, copy.read_text()) as url:
+            summary = "Internet down: none of the ping targets has answered for 40 seconds"
+            post_alerts(url, [{"labels": {"alertname": "InternetDown", "severity": "critical",
+                                          "probe": "home"},
+                               "annotations": {"summary": summary}}])
+            wait_until(lambda: telegram.requests, 20, what="a Telegram sendMessage")
+    path, fields = telegram.requests[0]
+    assert path.endswith("/sendMessage")
+    assert "bot123:dummy-bot-token" in path
+    assert fields["parse_mode"] == ["HTML"]
+    text = fields["text"][0]
+    assert text.startswith("<b>🚨 InternetDown (home)</b>")
+    assert f"• {summary}" in text

@@ -12,6 +12,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -197,3 +198,44 @@ class WebhookSink:
         return [(when, body) for when, body in self.received
                 if body.get("status") == status
                 and body.get("commonLabels", {}).get("alertname") == alertname]
+
+
+class TelegramStandIn:
+    """Answers like api.telegram.org's sendMessage and records each request (path, form)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.requests = requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                kind = self.headers.get("Content-Type", "")
+                if kind.startswith("application/json"):
+                    fields = {key: [str(value)] for key, value in json.loads(body).items()}
+                else:
+                    fields = urllib.parse.parse_qs(body.decode())
+                requests.append((self.path, fields))
+                reply = json.dumps({"ok": True, "result": {
+                    "message_id": len(requests), "date": int(time.time()),
+                    "chat": {"id": 1, "type": "private"}}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> TelegramStandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
