@@ -404,6 +404,20 @@ def air() -> dict[str, Any]:
             target(f"homemon_air_relative_humidity_ratio{{{sensor}}} * 100", "{{sensor}} %RH",
                    "B"),
         ]), 12, 8),
+        (panel("table", "Sources", [
+            target("max by (source) (homemon_air_source_up)", instant=True, fmt="table"),
+            target("sum by (source) (increase(homemon_air_fetch_errors_total[$__range]))",
+                   ref="B", instant=True, fmt="table")],
+               description="1 if the source answered usable data in its last request; "
+               "failed requests in the range.",
+               transformations=[{"id": "merge", "options": {}}, {"id": "organize", "options": {
+                   "excludeByName": {"Time": True},
+                   "renameByName": {"Value #A": "up", "Value #B": "errors in range"}}}]),
+         12, 8),
+        (timeseries("Rejected readings", [target(
+            "sum by (reason) (increase(homemon_air_readings_rejected_total[$__rate_interval]))",
+            "{{reason}}")], points=True,
+            description="Malformed, faulty (999.9), stale ... readings the job dropped."), 12, 8),
     ]
     return dashboard("homemon-air", "Air quality", panels, time_from="now-7d",
                      description="Sensor.Community and local sensors, UK DAQI bands.",
