@@ -15,8 +15,8 @@ COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 # A venv without pip of its own: the base image's pip installs into it.
 RUN python -m venv --without-pip /opt/home-monitor \
- && pip --python /opt/home-monitor/bin/python install --no-compile . \
- && python - <<'PRUNE'
+ && pip --python /opt/home-monitor/bin/python install --no-compile .
+RUN python - <<'PRUNE'
 # botocore ships the API models of every AWS service (~30 MB); the iperf job talks to EC2 only.
 # Keep EC2 and the services the credential chain may need (STS, SSO).
 import pathlib, shutil, sys
