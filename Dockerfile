@@ -19,7 +19,7 @@ RUN python -m venv --without-pip /opt/home-monitor \
 RUN python - <<'PRUNE'
 # botocore ships the API models of every AWS service (~30 MB); the iperf job talks to EC2 only.
 # Keep EC2 and the services the credential chain may need (STS, SSO).
-import pathlib, shutil, sys
+import pathlib, shutil
 site = next(pathlib.Path("/opt/home-monitor/lib").glob("python3*/site-packages"))
 keep = {"ec2", "sts", "sso", "sso-oidc"}
 for service in (site / "botocore" / "data").iterdir():
