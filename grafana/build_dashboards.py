@@ -211,10 +211,12 @@ def internet() -> dict[str, Any]:
             target('homemon_bandwidth_plan_bits_per_second{direction="upload"}', "plan", "B"),
         ], unit="bps", points=True, calcs=["min", "mean", "max"]), 12, 8),
         (timeseries("Loaded vs idle latency", [
-            target("homemon_bandwidth_latency_seconds", "idle ({{server}})"),
+            target("homemon_bandwidth_idle_rtt_seconds", "idle"),
             target("homemon_bandwidth_loaded_rtt_seconds", "loaded, {{direction}}", "B"),
-        ], unit="s", points=True, description="RTT while a test saturates the link against "
-            "the idle RTT: the gap is bufferbloat."), 12, 8),
+            target("homemon_bandwidth_latency_seconds", "speedtest server ({{server}})", "C"),
+        ], unit="s", points=True, description="Median ping RTT while a test saturates each "
+            "direction against the same ping just before the test: the gap is bufferbloat."),
+         12, 8),
         (panel("bargauge", "Data used by tests",
                [target("sum by (direction) (increase(homemon_bandwidth_bytes_total[$__range]))",
                        "bandwidth {{direction}}", instant=True),
