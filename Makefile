@@ -33,7 +33,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 bench: system-deps venv
-	$(PY) bench/run.py
+	$(PY) -m bench.daemon
+	for b in latency bandwidth aqi stack; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
