@@ -111,6 +111,8 @@ class OutageTracker:
 
     def observe(self, up: bool | None, at: float) -> tuple[float, Edge | None]:
         """Feed one round's verdict. Returns (seconds of outage to add, edge or None)."""
+        if up is None:  # no internet target in the config: nothing to say
+            return 0.0, None
         added = 0.0
         if self.state is False and self._last is not None:
             added = max(0.0, at - self._last)  # down since the previous round
@@ -124,9 +126,8 @@ class OutageTracker:
             started = self._outage_started if self._outage_started is not None else at
             edge = Edge(down=False, counted=False, outage_seconds=at - started)
             self._outage_started = None
-        if up is not None:
-            self.state = up
-            self._last = at
+        self.state = up
+        self._last = at
         self.outage_seconds += added
         return added, edge
 
