@@ -79,10 +79,11 @@ class LatencyConfig:
         labels = [target.label for target in self.targets if target is not None]
         for label in sorted({lbl for lbl in labels if labels.count(lbl) > 1}):
             problems.append(("targets", f"two targets share the label {label!r}; give one a name"))
-        worst = self.count * (self.packet_interval + self.packet_timeout)
+        # DNS gets packet_timeout, then a silent target takes count x (interval + timeout)
+        worst = (self.count + 1) * self.packet_timeout + self.count * self.packet_interval
         if self.timeout < worst:
-            problems.append(("timeout", f"must be at least count x (packet_interval + "
-                             f"packet_timeout) = {worst:g} s, the length of a round in which "
+            problems.append(("timeout", f"must be at least (count + 1) x packet_timeout + count "
+                             f"x packet_interval = {worst:g} s, the length of a round in which "
                              f"a target never answers; got {self.timeout:g} s"))
         return problems
 

@@ -86,7 +86,7 @@ def test_target_label_and_internet_flag(target, label, internet):
 
 
 def test_timeout_shorter_than_a_dead_round_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"jobs.latency.timeout: must be at least .* = 11 s"):
+    with pytest.raises(ConfigError, match=r"jobs.latency.timeout: must be at least .* = 13 s"):
         parse({"jobs": {"latency": {"count": 5, "packet_interval": "200ms",
                                     "packet_timeout": "2s", "timeout": "10s"}}}, "test.yml")
     assert parse({}, "test.yml").jobs.latency.validate() == []  # the defaults are consistent

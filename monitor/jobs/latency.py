@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from icmplib import async_ping
+from icmplib.exceptions import ICMPLibError
 
 from monitor.config import LatencyConfig, PingTarget
 from monitor.icmp import resolve_privileged
@@ -30,7 +31,6 @@ from monitor.metrics import LatencyMetrics
 log = logging.getLogger("monitor.jobs.latency")
 
 NAN = float("nan")
-RESOLVE_TIMEOUT = 5.0  # seconds for all targets' DNS look-ups of one round
 STOP_POLL = 0.1
 
 
@@ -174,47 +174,45 @@ async def _resolve(host: str) -> str:
     return str((v4 or addresses)[0])
 
 
-async def _resolve_all(hosts: Sequence[str]) -> list[str | BaseException]:
-    """Each distinct host once per round, all at the same time."""
-    distinct = list(dict.fromkeys(hosts))
-    found = await asyncio.wait_for(
-        asyncio.gather(*(_resolve(host) for host in distinct), return_exceptions=True),
-        RESOLVE_TIMEOUT)
-    by_host = dict(zip(distinct, found, strict=True))
-    return [by_host[host] for host in hosts]
+async def _ping_one(target: PingTarget, lookup: asyncio.Task[str], config: LatencyConfig,
+                   privileged: bool) -> TargetResult:
+    """One target; whatever goes wrong stays with this target."""
+    address: str | None = None
+    rtts: list[float] = []
+    error = None
+    try:
+        address = await lookup
+    except TimeoutError:
+        error = f"does not resolve: no DNS answer within {config.packet_timeout:g} s"
+    except OSError as exc:
+        error = f"does not resolve: {exc}"
+    if address is not None:
+        try:
+            host = await async_ping(address, count=config.count, interval=config.packet_interval,
+                                    timeout=config.packet_timeout, privileged=privileged)
+            rtts = [rtt / 1000 for rtt in host.rtts]  # raw list: no rounding, no 0.0 stand-in
+        except (ICMPLibError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    # every request we meant to send counts, also the ones a dead route refused
+    return TargetResult(target.label, target.host, address, target.counts_for_internet,
+                        config.count, rtts, error)
 
 
 async def _round(targets: Sequence[PingTarget], config: LatencyConfig,
                  privileged: bool) -> list[TargetResult]:
+    """Each distinct host is resolved once; each target pings as soon as its address is known.
+
+    async_multiping would re-raise one target's socket error for the whole round (it calls
+    task.result() on every task), so this gathers icmplib's async_ping per target instead.
+    """
+    lookups = {host: asyncio.ensure_future(asyncio.wait_for(_resolve(host), config.packet_timeout))
+               for host in dict.fromkeys(target.host for target in targets)}
     try:
-        resolved = await _resolve_all([target.host for target in targets])
-    except TimeoutError:
-        resolved = [TimeoutError(f"no DNS answer within {RESOLVE_TIMEOUT:g} s")] * len(targets)
-    # async_multiping would re-raise one target's socket error for the whole round; pinging
-    # each target with async_ping under gather(return_exceptions) keeps failures apart.
-    pings: dict[int, Any] = {
-        index: async_ping(address, count=config.count, interval=config.packet_interval,
-                          timeout=config.packet_timeout, privileged=privileged)
-        for index, address in enumerate(resolved) if isinstance(address, str)}
-    done = await asyncio.gather(*pings.values(), return_exceptions=True)
-    hosts = dict(zip(pings, done, strict=True))
-    results = []
-    for index, target in enumerate(targets):
-        address = resolved[index]
-        host = hosts.get(index)
-        rtts: list[float] = []
-        error = None
-        if not isinstance(address, str):
-            error = f"does not resolve: {address or type(address).__name__}"
-            address = None
-        elif isinstance(host, BaseException):
-            error = f"{type(host).__name__}: {host}"
-        else:
-            rtts = [rtt / 1000 for rtt in host.rtts]
-        # every request we meant to send counts, also the ones a dead route refused
-        results.append(TargetResult(target.label, target.host, address,
-                                    target.counts_for_internet, config.count, rtts, error))
-    return results
+        return list(await asyncio.gather(
+            *(_ping_one(target, lookups[target.host], config, privileged) for target in targets)))
+    finally:
+        for lookup in lookups.values():
+            lookup.cancel()
 
 
 async def _until_stopped(coro: Any, stop: threading.Event) -> Any:
