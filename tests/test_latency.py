@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import subprocess
 import threading
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.config import ConfigError, LatencyConfig, PingTarget, parse
 from monitor.jobs.latency import (
@@ -263,3 +265,14 @@ def test_job_stops_promptly_when_told():
     threading.Timer(0.3, stop.set).start()
     with pytest.raises(InterruptedError, match="stopped"):
         LatencyJob(config, metrics).run(stop)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_promtool_accepts_the_latency_metrics():
+    registry, metrics = _metrics()
+    record(LatencyResult([_target("isp", [5 * MS, 6 * MS]), _target("dead", [])], True, 0.0,
+                         1.0), metrics, OutageTracker())
+    checked = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(registry),
+                             capture_output=True)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout + checked.stderr == b""
