@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -248,3 +250,39 @@ def _outage(lab: LatencyLab, responder: Any, log_path: Any) -> None:
     assert 0 < detected_after <= OUTAGE_INTERVAL + OUTAGE_ROUND
     assert counted == pytest.approx(true_length, abs=OUTAGE_INTERVAL)
     assert back[0]["outage_seconds"] == pytest.approx(counted, abs=0.01)
+
+
+def test_names_are_resolved_per_round_and_a_hanging_dns_fails_only_its_target():
+    """`ip netns exec` mounts /etc/netns/<ns>/{hosts,resolv.conf} over /etc: a name from the
+    hosts file resolves, the DNS server is a black hole (routed to b, which drops it)."""
+    with NetnsPair("latd") as pair:
+        lab = LatencyLab(pair, ["10.77.1.1"])
+        etc = Path("/etc/netns") / pair.ns_a
+        try:
+            etc.mkdir(parents=True)
+            (etc / "hosts").write_text("10.77.1.1 isp.test\n")
+            (etc / "resolv.conf").write_text("nameserver 10.77.9.53\noptions timeout:3 "
+                                             "attempts:1\n")
+            config = lab.write_config("dns.yml", {
+                "timeout": "10s", "count": 3, "packet_interval": "20ms",
+                "packet_timeout": "500ms",
+                "targets": ["isp.test", "slow.example", {"host": "10.77.1.1", "name": "lit"}]})
+            with lab.responder("dns", ["10.77.1.1:5:0:0"]):
+                started = time.monotonic()
+                once = lab.monitor_a(["once", "latency", "--config", str(config)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                stdout, stderr = once.communicate(timeout=60)
+                elapsed = time.monotonic() - started
+            assert once.returncode == 0, stderr[-2000:]
+            output = json.loads(stdout[stdout.index("{\n"):])
+        finally:
+            shutil.rmtree(etc, ignore_errors=True)
+            lab.close()
+    targets = output["targets"]
+    assert targets["isp.test"]["received"] == 3
+    assert targets["lit"]["received"] == 3
+    assert targets["slow.example"]["error"] == "does not resolve: no DNS answer within 0.5 s"
+    assert targets["slow.example"]["sent"] == 3
+    # the hanging look-up neither delays the round nor keeps the process from exiting
+    assert output["round_seconds"] < 2.0
+    assert elapsed < 3.0, f"`once` took {elapsed:.1f} s (the resolver waits 3 s)"

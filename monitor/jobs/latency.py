@@ -162,12 +162,38 @@ def _is_literal(host: str) -> bool:
     return True
 
 
+def _getaddrinfo(host: str) -> asyncio.Future[list[Any]]:
+    """getaddrinfo in a daemon thread of its own. asyncio's executor threads are joined when
+    the loop (and the interpreter) ends, so a look-up hanging past its timeout would hold the
+    round, `once` and the daemon's shutdown; this thread is simply abandoned."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[list[Any]] = loop.create_future()
+
+    def settle(outcome: Any, failed: bool) -> None:
+        if future.done():
+            return
+        if failed:
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    def work() -> None:
+        try:
+            outcome, failed = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM), False
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            outcome, failed = exc, True
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, outcome, failed)
+
+    threading.Thread(target=work, name=f"latency-dns-{host}", daemon=True).start()
+    return future
+
+
 async def _resolve(host: str) -> str:
     """The first IPv4 address of `host`, else its first IPv6 one (icmplib's own order)."""
     if _is_literal(host):
         return host
-    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_DGRAM)
-    addresses = [info[4][0] for info in infos]
+    addresses = [info[4][0] for info in await _getaddrinfo(host)]
     v4 = [address for address in addresses if ":" not in address]
     if not (v4 or addresses):
         raise OSError(f"{host} has no address")
@@ -184,7 +210,7 @@ async def _ping_one(target: PingTarget, lookup: asyncio.Task[str], config: Laten
         address = await lookup
     except TimeoutError:
         error = f"does not resolve: no DNS answer within {config.packet_timeout:g} s"
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # gaierror; idna refuses e.g. "a..b"
         error = f"does not resolve: {exc}"
     if address is not None:
         try:
