@@ -238,16 +238,17 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need
 
 @needs_root
 def test_measure_loopback_and_a_name_that_does_not_resolve_fails_alone():
-    """Real pings to 127.0.0.1 next to a name that cannot resolve (.invalid is reserved)."""
+    """Real pings to loopback next to a name that cannot resolve (refused before any DNS
+    query is sent: nothing leaves the machine)."""
     config = LatencyConfig(targets=[PingTarget("127.0.0.1"), PingTarget("::1", name="lo6"),
-                                    PingTarget("no-such-host.invalid")],
+                                    PingTarget("empty..label", name="bad")],
                            count=3, packet_interval=0.01, packet_timeout=0.5, privileged=True)
     result = measure(config, privileged=True)
     by_label = {target.label: target for target in result.targets}
     assert len(by_label["127.0.0.1"].rtts) == 3
     assert all(0 < rtt < 0.1 for rtt in by_label["127.0.0.1"].rtts)
     assert len(by_label["lo6"].rtts) == 3
-    dead = by_label["no-such-host.invalid"]
+    dead = by_label["bad"]
     assert dead.rtts == []
     assert dead.sent == 3
     assert dead.address is None
