@@ -61,7 +61,8 @@ class PingTarget:
 class LatencyConfig:
     enabled: bool = True
     interval: Duration = bounded(Duration(15), positive=True)
-    timeout: Duration = bounded(Duration(10), positive=True)
+    # a round takes up to count x (packet_interval + packet_timeout) when a target is dead
+    timeout: Duration = bounded(Duration(15), positive=True)
     targets: list[PingTarget] = field(
         default_factory=lambda: [PingTarget("1.1.1.1"), PingTarget("8.8.8.8"),
                                  PingTarget("9.9.9.9")]
@@ -78,6 +79,12 @@ class LatencyConfig:
         labels = [target.label for target in self.targets if target is not None]
         for label in sorted({lbl for lbl in labels if labels.count(lbl) > 1}):
             problems.append(("targets", f"two targets share the label {label!r}; give one a name"))
+        # DNS gets packet_timeout, then a silent target takes count x (interval + timeout)
+        worst = (self.count + 1) * self.packet_timeout + self.count * self.packet_interval
+        if self.timeout < worst:
+            problems.append(("timeout", f"must be at least (count + 1) x packet_timeout + count "
+                             f"x packet_interval = {worst:g} s, the length of a round in which "
+                             f"a target never answers; got {self.timeout:g} s"))
         return problems
 
 
