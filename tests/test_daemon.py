@@ -35,25 +35,26 @@ def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
 def test_hanging_job_times_out_while_another_keeps_its_schedule(tmp_path: Path) -> None:
     port = free_port()
     config = parse(minimal_config(
-        tmp_path, port, latency={"interval": "1s", "timeout": "300ms", "targets": ["127.0.0.1"]},
+        tmp_path, port, bandwidth={"interval": "1s", "timeout": "300ms"},
         aqi={"enabled": True, "interval": "500ms", "sensors": [1]}), "test")
-    hanging = HangingJob("latency", obey_stop=False)
+    hanging = HangingJob("bandwidth", obey_stop=False)
     counting = CountingJob("aqi")
     registry = CollectorRegistry()
-    the_daemon = Daemon(config, registry, jobs={"latency": hanging, "aqi": counting})
+    the_daemon = Daemon(config, registry, jobs={"bandwidth": hanging, "aqi": counting})
     the_daemon.start()
     try:
-        wait_until(lambda: _sample(registry, "homemon_job_runs_total", job="latency",
+        wait_until(lambda: _sample(registry, "homemon_job_runs_total", job="bandwidth",
                                    result="timeout") >= 1, 10, what="a timeout")
         assert http_get(f"http://127.0.0.1:{port}/healthz")[0] == 503
-        assert b"latency" in http_get(f"http://127.0.0.1:{port}/healthz")[1]
+        assert b"bandwidth" in http_get(f"http://127.0.0.1:{port}/healthz")[1]
         counted_at_stuck = len(counting.runs)
         time.sleep(2.6)
-        # 0.5 s interval: about five more runs while latency is stuck
+        # 0.5 s interval: about five more runs while bandwidth is stuck
         assert len(counting.runs) - counted_at_stuck >= 4
         gaps = [b - a for a, b in zip(counting.runs, counting.runs[1:], strict=False)]
         assert max(gaps) < 1.0, gaps
-        assert _sample(registry, "homemon_job_runs_total", job="latency", result="skipped") >= 1
+        assert _sample(registry, "homemon_job_runs_total", job="bandwidth",
+                       result="skipped") >= 1
         hanging.release.set()
         wait_until(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 5,
                    what="healthy again")
