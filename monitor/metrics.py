@@ -132,6 +132,11 @@ class AqiMetrics:
                                   "indoor"], registry=registry)
         self.rejected = Counter("homemon_air_readings_rejected", "Readings rejected, by reason",
                                 ["reason"], registry=registry)
+        self.fetch_errors = Counter("homemon_air_fetch_errors", "Failed requests to an air "
+                                    "quality source, by reason", ["source", "reason"],
+                                    registry=registry)
+        self.source_up = Gauge("homemon_air_source_up", "1 if the source answered usable data "
+                               "in the last run, 0 if it failed", ["source"], registry=registry)
 
 
 class Metrics:
