@@ -7,7 +7,6 @@ and takes the value gauges away from sensors silent for longer than stale_after.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -182,7 +181,7 @@ class AqiJob:
                 self._count_fetch_error(key, outcome.error, now)
             elif outcome.parsed is not None:
                 self.backoff.succeeded(key)
-                metrics.source_up.labels(source=key).set(1)
+                metrics.source_up.set((key,), 1)
 
         newest: dict[str, Reading] = {}
         rejected = result.rejected
@@ -198,7 +197,7 @@ class AqiJob:
             if reading.timestamp < self.last_timestamp.get(sensor, float("-inf")):
                 continue  # an older record than one already shown
             self.last_timestamp[sensor] = reading.timestamp
-            metrics.reading_timestamp.labels(sensor=sensor).set(reading.timestamp)
+            metrics.reading_timestamp.set((sensor,), reading.timestamp)
             self._set_info(sensor, reading)
             if is_stale:
                 continue
@@ -230,7 +229,7 @@ class AqiJob:
 
     def _count_fetch_error(self, key: str, error: FetchError, now: float) -> None:
         self.metrics.fetch_errors.labels(source=key, reason=error.reason).inc()
-        self.metrics.source_up.labels(source=key).set(0)
+        self.metrics.source_up.set((key,), 0)
         fields: dict[str, Any] = {"source": key, "reason": error.reason, "error": str(error)}
         if error.reason in BACKOFF_REASONS:
             fields["backoff_seconds"] = round(self.backoff.failed(key, now, error.retry_after))
@@ -242,19 +241,19 @@ class AqiJob:
         if previous == labels:
             return
         if previous is not None:
-            _remove(self.metrics.sensor_info, previous)
-        self.metrics.sensor_info.labels(*labels).set(1)
+            self.metrics.sensor_info.remove(previous)
+        self.metrics.sensor_info.set(labels, 1)
         self.info_labels[sensor] = labels
 
     def _set_values(self, sensor: str, values: dict[str, float]) -> None:
         m = self.metrics
         for size in PM_SIZES:
             if size in values:
-                m.pm.labels(sensor=sensor, size=size).set(values[size])
+                m.pm.set((sensor, size), values[size])
         for gauge, quantity in ((m.temperature, "temperature"), (m.humidity, "humidity"),
                                 (m.pressure, "pressure")):
             if quantity in values:
-                gauge.labels(sensor=sensor).set(values[quantity])
+                gauge.set((sensor,), values[quantity])
 
     def _set_means(self, sensor: str, now: float) -> None:
         windows = {SCALE_WINDOW[scale] for scale in self.config.scales} | {"24h"}
@@ -263,27 +262,27 @@ class AqiJob:
             for size in MEAN_SIZES:
                 labels = (sensor, size, window)
                 if size in by_size:
-                    self.metrics.pm_mean.labels(*labels).set(by_size[size])
+                    self.metrics.pm_mean.set(labels, by_size[size])
                 else:
-                    _remove(self.metrics.pm_mean, labels)
+                    self.metrics.pm_mean.remove(labels)
         for scale in self.config.scales:
             index = overall_index(scale, means[SCALE_WINDOW[scale]])
             if index is None:
-                _remove(self.metrics.index, (sensor, scale))
+                self.metrics.index.remove((sensor, scale))
             else:
-                self.metrics.index.labels(sensor=sensor, scale=scale).set(index)
+                self.metrics.index.set((sensor, scale), index)
 
     def _drop_values(self, sensor: str) -> None:
         """Stale: panels should show a gap, not a frozen number. Timestamp and info stay."""
         m = self.metrics
         for size in PM_SIZES:
-            _remove(m.pm, (sensor, size))
+            m.pm.remove((sensor, size))
             for window in ("24h", "1h"):
-                _remove(m.pm_mean, (sensor, size, window))
+                m.pm_mean.remove((sensor, size, window))
         for scale in ("uk_daqi", "us_epa", "eu_eaqi"):
-            _remove(m.index, (sensor, scale))
+            m.index.remove((sensor, scale))
         for gauge in (m.temperature, m.humidity, m.pressure):
-            _remove(gauge, (sensor,))
+            gauge.remove((sensor,))
 
     # --- the Job protocol ----------------------------------------------------------------------
 
@@ -300,11 +299,6 @@ class AqiJob:
 
     def close(self) -> None:
         self.session.close()
-
-
-def _remove(metric: Any, labels: tuple[str, ...]) -> None:
-    with contextlib.suppress(KeyError):
-        metric.remove(*labels)
 
 
 def build(env: JobEnv) -> AqiJob:
