@@ -16,6 +16,7 @@ DEFAULT_PORT = 10132
 CONFIG_ENV = "HOMEMON_CONFIG"
 DEFAULT_CONFIG_FILE = "home-monitor.yml"
 JOB_NAMES = ("latency", "bandwidth", "iperf", "aqi")
+AQI_PARALLEL_REQUESTS = 4  # the aqi job's concurrent requests (monitor/jobs/aqi.py)
 
 
 class ConfigError(Exception):
@@ -222,6 +223,13 @@ class AqiConfig:
             problems.append(("local", f"two local sensors share the name {name!r}"))
         if self.backoff_max < self.backoff_initial:
             problems.append(("backoff_max", "must be at least backoff_initial"))
+        sources = len(self.sensors) + (self.area is not None) + len(self.local)
+        rounds = -(-sources // AQI_PARALLEL_REQUESTS)  # requests go 4 at a time
+        if self.enabled and rounds * self.request_timeout >= self.timeout:
+            problems.append(("timeout", f"{sources} sources of up to {self.request_timeout:g} s "
+                             f"each, {AQI_PARALLEL_REQUESTS} at a time, can take "
+                             f"{rounds * self.request_timeout:g} s: raise timeout or lower "
+                             f"request_timeout (or use an area instead of many sensor ids)"))
         return problems
 
 

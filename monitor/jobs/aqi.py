@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from monitor import __version__
-from monitor.config import AqiConfig
+from monitor.config import AQI_PARALLEL_REQUESTS, AqiConfig
 from monitor.jobs.aqi_sources import (
     PM_SIZES,
     FetchError,
@@ -41,7 +41,6 @@ log = logging.getLogger("monitor.jobs.aqi")
 USER_AGENT = f"home-monitor/{__version__} (air-quality job; polls every few minutes)"
 STATE_FILE = "aqi-means.json"
 BACKOFF_REASONS = ("http_403", "http_429", "http_5xx")
-MAX_PARALLEL_REQUESTS = 4
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,7 @@ class AqiJob:
             else:
                 due.append(source)
         if due:
-            workers = min(MAX_PARALLEL_REQUESTS, len(due))
+            workers = min(AQI_PARALLEL_REQUESTS, len(due))
             with ThreadPoolExecutor(workers, thread_name_prefix="aqi-fetch") as pool:
                 result.outcomes += pool.map(lambda s: self._fetch(s, stop), due)
         return result
