@@ -143,6 +143,10 @@ class SnapshotGauge(Collector):
         with self._lock:
             return self._values.get(tuple(labels))
 
+    def items(self) -> list[tuple[tuple[str, ...], float]]:
+        with self._lock:
+            return list(self._values.items())
+
     def describe(self) -> list[Metric]:
         return [GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)]
 

@@ -199,6 +199,7 @@ def test_running_mean_over_a_simulated_day_survives_a_restart(server: AqiServer,
         pytest.approx(12000 / 288)
     assert value(registry, MEAN, sensor="42", size="pm10", window="24h") == pytest.approx(20)
     assert value(registry, INDEX, sensor="42", scale="uk_daqi") == 5
+    assert job.run(threading.Event())["uk_daqi_band"] == "Moderate"
     assert value(registry, INDEX, sensor="42", scale="us_epa") == 116  # 41.6 truncated
     assert value(registry, MEAN, sensor="42", size="pm2.5", window="1h") == pytest.approx(60)
     assert value(registry, INDEX, sensor="42", scale="eu_eaqi") == 4  # Poor: 50 < 60 <= 90

@@ -32,7 +32,7 @@ from monitor.jobs.aqi_sources import (
 )
 from monitor.jobs.aqi_state import MEAN_SIZES, RunningMeans
 from monitor.jobs.base import JobEnv, JobSkipped
-from monitor.jobs.indices import SCALE_WINDOW, overall_index
+from monitor.jobs.indices import SCALE_WINDOW, daqi_band, overall_index
 from monitor.logs import event
 from monitor.metrics import AqiMetrics
 
@@ -216,7 +216,10 @@ class AqiJob:
             else:
                 self._set_means(sensor, now)
         self.means.save()
-        return {
+        return self._summary(result, rejected)
+
+    def _summary(self, result: AqiResult, rejected: Counter[str]) -> dict[str, Any]:
+        summary: dict[str, Any] = {
             "sources_ok": sum(1 for o in result.outcomes if o.parsed is not None),
             "sources_failed": sum(1 for o in result.outcomes if o.error is not None),
             "sources_backing_off": sum(1 for o in result.outcomes if o.skipped),
@@ -225,6 +228,14 @@ class AqiJob:
             "sensors_stale": len(self.stale),
             "rejected": sum(rejected.values()),
         }
+        for scale in self.config.scales:  # the worst index among fresh sensors, for the log
+            found = [v for (_, sc), v in self.metrics.index.items() if sc == scale]
+            if found:
+                worst = int(max(found))
+                summary[f"{scale}_worst"] = worst
+                if scale == "uk_daqi":
+                    summary["uk_daqi_band"] = daqi_band(worst).name
+        return summary
 
     def _count_fetch_error(self, key: str, error: FetchError, now: float) -> None:
         self.metrics.fetch_errors.labels(source=key, reason=error.reason).inc()
