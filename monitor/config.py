@@ -98,6 +98,7 @@ class HttpSpeedConfig:
     duration: Duration = bounded(Duration(10), positive=True)
     warmup: Duration = bounded(Duration(2), min=0)
     max_bytes: ByteSize = bounded(ByteSize(200_000_000), positive=True)
+    io_timeout: Duration = bounded(Duration(10), positive=True)  # per socket operation
 
 
 @dataclass
