@@ -5,15 +5,22 @@ connection set-up) are moved but not measured; the rate is the bytes moved after
 divided by the time since. A direction ends at `duration` after the warm-up, earlier once three
 consecutive one-second rates agree within 2 %, and always before it moves its share of
 `max_bytes`. Upload bodies are generated chunk by chunk (chunked transfer encoding) from one
-64 KiB block, so memory does not grow with the size of the test.
+64 KiB block, so memory does not grow with the size of the test; the upload rate counts
+the bytes the receiver acknowledged (bytes written minus the socket's unacknowledged queue),
+not the bytes handed to a growing send buffer.
 """
 
 from __future__ import annotations
 
+import fcntl
+import http.client
 import os
+import socket
+import struct
+import termios
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -152,11 +159,20 @@ class HttpBackend:
     def _run_phase(self, phase: Phase, stop: threading.Event, tally: ByteTally) -> float:
         done = threading.Event()
         errors: list[str] = []
-        worker = self._download_stream if phase.direction == "download" else self._upload_stream
+        uploads: list[_SentBytes] = []
+        base = tally.get(phase.direction)
+
+        def moved() -> int:
+            if phase.direction == "download":
+                return tally.get("download") - base
+            return sum(stream.acked() for stream in list(uploads))
 
         def guarded() -> None:
             try:
-                worker(phase, done, tally)
+                if phase.direction == "download":
+                    self._download_stream(phase, done, tally)
+                else:
+                    self._upload_stream(phase, done, tally, uploads)
             except Exception as exc:  # noqa: BLE001 - reported as the phase's failure
                 if not done.is_set():
                     errors.append(_describe(exc))
@@ -164,7 +180,6 @@ class HttpBackend:
 
         threads = [threading.Thread(target=guarded, name=f"bw-{phase.direction}-{i}",
                                     daemon=True) for i in range(phase.streams)]
-        base = tally.get(phase.direction)
         started = self._clock()
         for thread in threads:
             thread.start()
@@ -174,11 +189,11 @@ class HttpBackend:
         measured: list[tuple[float, int]] = []
         while True:
             stop.wait(SAMPLE_INTERVAL)
-            now, moved = self._clock(), tally.get(phase.direction) - base
-            samples.append((now, moved))
+            now, count = self._clock(), moved()
+            samples.append((now, count))
             if now >= warmup_end:
-                measured.append((now, moved))
-            if (errors or stop.is_set() or now >= deadline or moved >= phase.cap_bytes
+                measured.append((now, count))
+            if (errors or stop.is_set() or now >= deadline or count >= phase.cap_bytes
                     or (now - warmup_end >= min(MIN_MEASURED, phase.duration)
                         and is_stable(measured))):
                 break
@@ -218,18 +233,70 @@ class HttpBackend:
                         raise BandwidthError(f"download: body truncated at {got} of "
                                              f"{expected} bytes")
 
-    def _upload_stream(self, phase: Phase, done: threading.Event, tally: ByteTally) -> None:
-        timeout = (CONNECT_TIMEOUT, phase.io_timeout)
-        block = self._block
+    def _upload_stream(self, phase: Phase, done: threading.Event, tally: ByteTally,
+                       progress: list[_SentBytes]) -> None:
+        parts = urlsplit(phase.url)
+        https = parts.scheme == "https"
+        connection_class = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        frame = b"%x\r\n" % len(self._block) + self._block + b"\r\n"
+        while not done.is_set():
+            connection = connection_class(parts.hostname or "", parts.port,
+                                          timeout=phase.io_timeout)
+            try:
+                connection.putrequest("POST", target, skip_accept_encoding=True)
+                connection.putheader("Content-Type", "application/octet-stream")
+                connection.putheader("Transfer-Encoding", "chunked")
+                connection.endheaders()
+                sent = _SentBytes(connection.sock)
+                progress.append(sent)
+                try:
+                    while not done.is_set():
+                        connection.send(frame)
+                        sent.sent += len(frame)
+                        tally.add("upload", len(self._block))
+                    connection.send(b"0\r\n\r\n")
+                except OSError as exc:
+                    raise BandwidthError(_refusal(connection, exc)) from exc
+                finally:
+                    sent.finish()
+                response = connection.getresponse()
+                response.read(4096)
+                if not 200 <= response.status < 300:
+                    raise BandwidthError(f"upload: HTTP {response.status} {response.reason}")
+            finally:
+                connection.close()
 
-        def body() -> Iterator[bytes]:
-            while not done.is_set():
-                yield block
-                # the caller asks for the next block only once this one was handed to the socket
-                tally.add("upload", len(block))
 
-        with self._session_factory() as session:
-            while not done.is_set():
-                response = session.post(phase.url, data=body(), timeout=timeout, headers={
-                    "Content-Type": "application/octet-stream"})
-                _check_status(response, "upload")
+class _SentBytes:
+    """Bytes of one upload connection the receiver has acknowledged: bytes written minus the
+    socket's unacknowledged queue (SIOCOUTQ). Counting bytes written alone would count the
+    growing send buffer as throughput and read several per cent high on a shaped link."""
+
+    def __init__(self, sock: socket.socket | None) -> None:
+        self.sock = sock
+        self.sent = 0
+        self.done = False
+
+    def finish(self) -> None:
+        self.done = True
+
+    def acked(self) -> int:
+        sock = self.sock
+        if self.done or sock is None:
+            return self.sent
+        try:
+            queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                                     b"\0" * 4))[0]
+        except (OSError, ValueError):
+            return self.sent  # not Linux, or closed meanwhile: count what was written
+        return self.sent - queued
+
+
+def _refusal(connection: http.client.HTTPConnection, exc: OSError) -> str:
+    """The server may have answered (413, 403 ...) before dropping the body: say so."""
+    try:
+        response = connection.getresponse()
+    except (OSError, http.client.HTTPException):
+        return f"upload: connection failed or reset while sending: {exc}"
+    return f"upload: rejected by the server with HTTP {response.status} {response.reason}"
