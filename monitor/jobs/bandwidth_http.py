@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from monitor.config import HttpSpeedConfig
 from monitor.jobs.bandwidth_model import BandwidthError, BandwidthResult, ByteTally
@@ -93,7 +94,13 @@ def _check_status(response: requests.Response, what: str) -> None:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, BandwidthError):
         return str(exc)
-    if isinstance(exc, requests.Timeout):
+    text = str(exc)
+    if isinstance(exc, urllib3.exceptions.ProtocolError | requests.exceptions.ChunkedEncodingError):
+        if "IncompleteRead" in text:
+            return f"body truncated: the server closed the connection early ({text})"
+        if "reset" in text.lower():
+            return f"connection reset mid-transfer ({text})"
+    if isinstance(exc, requests.Timeout | urllib3.exceptions.ReadTimeoutError | TimeoutError):
         return f"timed out (server stalled?): {exc}"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return f"body cut short (truncated or connection reset): {exc}"
@@ -174,8 +181,8 @@ class HttpBackend:
                 else:
                     self._upload_stream(phase, done, tally, uploads)
             except Exception as exc:  # noqa: BLE001 - reported as the phase's failure
-                if not done.is_set():
-                    errors.append(_describe(exc))
+                # also after `done`: a read still blocked at the end is a stalled server
+                errors.append(_describe(exc))
                 done.set()
 
         threads = [threading.Thread(target=guarded, name=f"bw-{phase.direction}-{i}",
@@ -220,6 +227,9 @@ class HttpBackend:
                 with session.get(phase.url, stream=True, timeout=timeout, headers={
                         "Accept-Encoding": "identity", "Cache-Control": "no-cache"}) as response:
                     _check_status(response, "download")
+                    if response.headers.get("Content-Type", "").startswith("text/html"):
+                        raise BandwidthError("download: the URL returned an HTML page (a login "
+                                             "or error page?), not test data")
                     expected = response.headers.get("Content-Length")
                     got = 0
                     for chunk in response.raw.stream(CHUNK, decode_content=False):

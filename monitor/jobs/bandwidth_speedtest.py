@@ -78,6 +78,7 @@ class _WatchingOpener:
         self.direction = "download"
         self._lock = threading.Lock()
         self.errors: list[str] = []
+        self.last_content_type = ""
 
     def record(self, exc: BaseException) -> None:
         with self._lock:
@@ -91,6 +92,7 @@ class _WatchingOpener:
         except Exception as exc:
             self.record(exc)
             raise
+        self.last_content_type = response.headers.get("Content-Type", "")
         return _ResponseWatch(response, self)
 
     def take_errors(self) -> list[str]:
@@ -136,13 +138,27 @@ class SpeedtestBackend:
                 probe: LoadedRttProbe | None) -> BandwidthResult:
         import speedtest  # noqa: PLC0415 - imported only when this backend runs
 
+        holder: dict[str, _WatchingOpener] = {}
+
+        class Client(speedtest.Speedtest):  # type: ignore[misc, name-defined]
+            def get_config(self) -> Any:
+                # wrap the opener before the first request (the constructor fetches the config)
+                if not isinstance(self._opener, _WatchingOpener):
+                    self._opener = holder["watch"] = _WatchingOpener(self._opener, tally,
+                                                                     speedtest)
+                return super().get_config()
+
         try:
-            client = speedtest.Speedtest(secure=self.config.secure, timeout=self.io_timeout,
-                                         shutdown_event=stop)
+            client = Client(secure=self.config.secure, timeout=self.io_timeout,
+                            shutdown_event=stop)
         except Exception as exc:  # noqa: BLE001 - the library raises many types
+            watch = holder.get("watch")
+            if watch is not None and watch.last_content_type.startswith("text/html"):
+                raise BandwidthError(
+                    "speedtest configuration (speedtest-config.php): got an HTML page instead "
+                    "of XML (blocked, a captive portal or a login page?)") from exc
             raise _fail("configuration (speedtest-config.php)", exc) from exc
-        watch = _WatchingOpener(client._opener, tally, speedtest)  # noqa: SLF001
-        client._opener = watch  # noqa: SLF001 - the library offers no other seam
+        watch = holder["watch"]
         try:
             ids = [self.config.server_id] if self.config.server_id is not None else None
             client.get_servers(ids)
@@ -184,7 +200,10 @@ class SpeedtestBackend:
         if stop.is_set():
             raise BandwidthError(f"speedtest {direction}: stopped (job timeout or shutdown)")
         if errors:
-            raise BandwidthError(f"speedtest {direction}: {errors[0]}"
+            first = errors[0]
+            if direction == "upload" and ("Broken pipe" in first or "reset" in first):
+                first = f"rejected or dropped by the server while sending ({first})"
+            raise BandwidthError(f"speedtest {direction}: {first}"
                                  + (f" (and {len(errors) - 1} more failed requests)"
                                     if len(errors) > 1 else ""))
         if not bps or bps <= 0:

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
+import os
 import socket
 import struct
+import termios
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +35,8 @@ TCPI_BYTES_ACKED_OFFSET = 120  # struct tcp_info: 8 u8 + 24 u32 + pacing_rate + 
 # sizes of speedtest.net's random{N}x{N}.jpg
 IMAGE_SIZES = {350: 245388, 500: 505544, 750: 1118012, 1000: 1986284, 1500: 4468241,
                2000: 7907740, 2500: 12407926, 3000: 17816816, 3500: 24262167, 4000: 31625365}
+CUT_AFTER = 256 * 1024  # truncated / reset bodies stop here
+OPEN_STATES = (1, 8)  # TCP_ESTABLISHED, TCP_CLOSE_WAIT: unacked data may still be delivered
 MODES = ("ok", "403", "429", "html", "malformed", "truncated", "reset", "reject_upload", "stall")
 
 
@@ -103,6 +108,15 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def finish(self) -> None:
+        # a response that ended normally may still be in flight: wait for the client's acks
+        deadline = time.monotonic() + (0 if getattr(self, "abort", False) else 20)
+        try:
+            while time.monotonic() < deadline and self._tcp_state() in OPEN_STATES and \
+                    struct.unpack("i", fcntl.ioctl(self.connection.fileno(), termios.TIOCOUTQ,
+                                                   b"\0" * 4))[0] > 0:
+                time.sleep(0.01)
+        except OSError:
+            pass
         try:
             info = self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
             acked = struct.unpack_from("Q", info, TCPI_BYTES_ACKED_OFFSET)[0]
@@ -111,6 +125,9 @@ class Handler(BaseHTTPRequestHandler):
             pass
         with contextlib.suppress(OSError):
             super().finish()
+
+    def _tcp_state(self) -> int:
+        return self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
 
     def end_headers(self) -> None:
         self.state.count(overhead=sum(len(b) for b in getattr(self, "_headers_buffer", [])) + 2)
@@ -193,7 +210,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(size))
         self.end_headers()
-        limit = size // 2 if mode in ("truncated", "reset") else size
+        limit = min(size // 2, CUT_AFTER) if mode in ("truncated", "reset") else size
         if mode == "stall":
             limit = min(size, len(BLOCK))
         left = limit
@@ -211,6 +228,12 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                        struct.pack("ii", 1, 0))
+            self.abort = True
+            # close the descriptor now, before socketserver's shutdown(SHUT_WR) sends a FIN:
+            # with SO_LINGER 0 the client gets an RST mid-body
+            os.close(self.connection.detach())
+            self.close_connection = True
+            return
         if limit < size:
             self.close_connection = True
 
