@@ -88,6 +88,8 @@ class LatencyConfig:
 class SpeedtestConfig:
     server_id: int | None = None
     secure: bool = True
+    # seconds per direction; None: what speedtest.net's configuration says (10 s today)
+    duration: Duration | None = bounded(None, positive=True)
 
 
 @dataclass

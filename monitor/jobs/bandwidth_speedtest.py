@@ -159,6 +159,9 @@ class SpeedtestBackend:
                     "of XML (blocked, a captive portal or a login page?)") from exc
             raise _fail("configuration (speedtest-config.php)", exc) from exc
         watch = holder["watch"]
+        if self.config.duration is not None:
+            seconds = float(self.config.duration)
+            client.config["length"] = {"download": seconds, "upload": seconds}
         try:
             ids = [self.config.server_id] if self.config.server_id is not None else None
             client.get_servers(ids)

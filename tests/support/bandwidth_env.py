@@ -49,12 +49,13 @@ def bandwidth_config(path: Path, state_dir: Path, base_url: str, ping_target: st
         http["download_url"] = f"{base_url}/download"
     if upload:
         http["upload_url"] = f"{base_url}/upload"
+    bandwidth = {"backend": backend, "timeout": timeout, "speedtest": {"secure": False},
+                 "http": http} | extra
     return write_config(path, {
         "state_dir": str(state_dir), "log": {"level": "warning", "format": "json"},
         "jobs": {
             "latency": {"enabled": False, "targets": [{"host": ping_target, "internet": True}]},
-            "bandwidth": {"backend": backend, "timeout": timeout,
-                          "speedtest": {"secure": False}, "http": http, **extra},
+            "bandwidth": bandwidth,
         }})
 
 
