@@ -92,7 +92,7 @@ def test_speedtest_backend_through_proxy_matches_iperf3(tmp_path: Path):
 
 
 HTTP_BAD = {"403": "HTTP 403", "429": "HTTP 429", "html": "HTML page",
-            "truncated": "truncated", "reset": "reset", "reject_upload": "413",
+            "truncated": "truncated", "reset": "reset", "reject_upload": "rejected",
             "stall": "timed out"}
 SPEEDTEST_BAD = {"403": "403", "429": "429", "html": "HTML page", "malformed": "Malformed",
                  "truncated": "truncated", "reset": "reset", "reject_upload": "rejected"}

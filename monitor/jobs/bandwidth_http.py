@@ -308,5 +308,5 @@ def _refusal(connection: http.client.HTTPConnection, exc: OSError) -> str:
     try:
         response = connection.getresponse()
     except (OSError, http.client.HTTPException):
-        return f"upload: connection failed or reset while sending: {exc}"
+        return f"upload: rejected or dropped by the server (connection reset while sending: {exc})"
     return f"upload: rejected by the server with HTTP {response.status} {response.reason}"

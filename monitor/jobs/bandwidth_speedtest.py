@@ -208,8 +208,9 @@ class SpeedtestBackend:
             raise BandwidthError(f"speedtest {direction}: stopped (job timeout or shutdown)")
         if errors:
             first = errors[0]
-            if direction == "upload" and ("Broken pipe" in first or "reset" in first):
-                first = f"rejected or dropped by the server while sending ({first})"
+            if direction == "upload":
+                # the server may answer 413/403 before the body is sent, or just drop it
+                first = f"rejected or dropped by the server ({first})"
             raise BandwidthError(f"speedtest {direction}: {first}"
                                  + (f" (and {len(errors) - 1} more failed requests)"
                                     if len(errors) > 1 else ""))
