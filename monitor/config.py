@@ -96,6 +96,8 @@ class LatencyConfig:
 class SpeedtestConfig:
     server_id: int | None = None
     secure: bool = True
+    # seconds per direction; None: what speedtest.net's configuration says (10 s today)
+    duration: Duration | None = bounded(None, positive=True)
 
 
 @dataclass
@@ -106,6 +108,7 @@ class HttpSpeedConfig:
     duration: Duration = bounded(Duration(10), positive=True)
     warmup: Duration = bounded(Duration(2), min=0)
     max_bytes: ByteSize = bounded(ByteSize(200_000_000), positive=True)
+    io_timeout: Duration = bounded(Duration(10), positive=True)  # per socket operation
 
 
 @dataclass

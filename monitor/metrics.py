@@ -90,6 +90,10 @@ class BandwidthMetrics:
         self.loaded_rtt = Gauge("homemon_bandwidth_loaded_rtt_seconds",
                                 "RTT while the link is saturated (bufferbloat)", ["direction"],
                                 registry=registry)
+        self.idle_rtt = Gauge("homemon_bandwidth_idle_rtt_seconds",
+                              "RTT to the loaded-RTT target just before the test, same method "
+                              "(baseline for homemon_bandwidth_loaded_rtt_seconds)",
+                              registry=registry)
 
 
 class IperfMetrics:
