@@ -114,18 +114,21 @@ def _hold_server(port: int, seconds: int) -> Any:
 
 def test_server_busy_retries_then_succeeds(client: Any, port: int,
                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A second client holds the server until the job has seen "busy" once, then lets go."""
     instance_id = new_instance(client)
     job = make_job(client, instance_id, port, directions=["upload"])
-    with iperf3_server(port):
-        holder = _hold_server(port, 2)
+    with iperf3_server(port), caplog.at_level(logging.INFO, "monitor.jobs.iperf"):
+        holder = _hold_server(port, 30)
         try:
-            with caplog.at_level(logging.INFO, "monitor.jobs.iperf"):
-                figures = job.run(threading.Event())
+            box = _run_in_thread(job, threading.Event())
+            wait_until(lambda: any("busy" in r.getMessage() for r in caplog.records), 20, 0.05,
+                       what="the job to find the server busy")
         finally:
-            holder.kill()
+            holder.terminate()
             holder.wait()
-    assert figures["upload_bits_per_second"] > 0
-    assert any("busy" in r.getMessage() for r in caplog.records)
+        box["thread"].join(20)
+    assert "error" not in box, box.get("error")
+    assert box["figures"]["upload_bits_per_second"] > 0
     assert state(client, instance_id) == "stopped"
 
 
