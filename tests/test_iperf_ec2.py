@@ -350,3 +350,23 @@ def test_watchdog(client: Any, port: int, max_running: float, expected: str) -> 
     assert value("homemon_ec2_instance_running", {"instance_id": instance_id}) == (
         expected == "running")
     client.stop_instances(InstanceIds=[instance_id])
+
+
+def test_stopping_instance_is_waited_for_before_start(port: int) -> None:
+    """Found `stopping` (e.g. the idle shutdown just fired): wait for stopped, then start."""
+    stub_client = ec2_client("http://127.0.0.1:9")
+    with Stubber(stub_client) as stubber:
+        for operation, reply in [
+                ("describe_instances", _described(STUB_ID, "stopping")),
+                ("describe_instances", _described(STUB_ID, "stopped")),
+                ("start_instances", _changed(STUB_ID, "stopped", "pending")),
+                ("describe_instances", _described(STUB_ID, "running")),
+                # nothing listens on the port: the run fails, and the stop follows
+                ("describe_instances", _described(STUB_ID, "running")),
+                ("stop_instances", _changed(STUB_ID, "running", "stopping")),
+                ("describe_instances", _described(STUB_ID, "stopped"))]:
+            stubber.add_response(operation, reply)
+        job = make_job(stub_client, STUB_ID, port, start_timeout=3)
+        with pytest.raises(IperfError, match="not accepting"):
+            job.run(threading.Event())
+        stubber.assert_no_pending_responses()

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from monitor.config import Ec2Config
 from monitor.logs import event
@@ -21,6 +21,14 @@ log = logging.getLogger("monitor.jobs.ec2")
 
 POLL_SECONDS = 2.0
 RUNNING_STATES = ("pending", "running")
+
+
+class Abort(Protocol):
+    """threading.Event or anything alike: set when the caller wants us to give up."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float) -> bool: ...
 
 
 class Ec2Error(Exception):
@@ -132,7 +140,7 @@ class Instance:
         self._call("stop_instances", InstanceIds=[self.id])
 
     def wait_for(self, states: tuple[str, ...], timeout: float,
-                 abort: threading.Event | None = None) -> InstanceInfo:
+                 abort: Abort | None = None) -> InstanceInfo:
         """Poll until the state is one of `states`; raise Ec2Error after `timeout` seconds
         or when `abort` is set."""
         deadline = time.monotonic() + timeout

@@ -266,7 +266,11 @@ class IperfJob:
             if isinstance(exc, Ec2Error):
                 log_aws_error(exc, instance.id, "iperf run")
             raise
-        self._stop_instance(instance)
+        try:
+            self._stop_instance(instance)
+        except Ec2Error:
+            record(measurement, self.metrics)  # the figures are good; the run still fails
+            raise
         if start_seconds is not None:
             self.metrics.start_seconds.labels(instance_id=instance.id).set(start_seconds)
         return IperfMeasurement(measurement.server, measurement.results, measurement.errors,
