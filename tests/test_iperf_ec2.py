@@ -370,3 +370,17 @@ def test_stopping_instance_is_waited_for_before_start(port: int) -> None:
         with pytest.raises(IperfError, match="not accepting"):
             job.run(threading.Event())
         stubber.assert_no_pending_responses()
+
+
+def test_fixed_host_without_aws(port: int) -> None:
+    metrics = Metrics(CollectorRegistry())
+    config = IperfConfig(enabled=True, duration=1, omit=0, streams=1, port=port,
+                         host="127.0.0.1")
+    job = IperfJob(config, metrics.iperf, threading.Event())
+    assert job.periodic() == []
+    job.on_start()
+    with iperf3_server(port):
+        figures = job.run(threading.Event())
+    assert figures["upload_bits_per_second"] > 0
+    assert figures["download_bits_per_second"] > 0
+    assert "ec2_start_seconds" not in figures

@@ -27,6 +27,8 @@ daemon.stop()
 
 @pytest.mark.parametrize(("iperf", "loaded"), [
     ('{"enabled": False, "ec2": {"instance_id": "i-0123456789abcdef0"}}', "False False"),
+    # a fixed iperf3 server without AWS needs no boto3 either
+    ('{"enabled": True, "host": "127.0.0.1", "port": 9}', "False False"),
     # the control: the same probe does see boto3 once the job is on
     ('{"enabled": True, "ec2": {"instance_id": "i-0123456789abcdef0", "region": "eu-west-2", '
      '"endpoint_url": "http://127.0.0.1:9", "stop_orphaned": False}}', "True True"),
