@@ -102,14 +102,18 @@ def _hold_server(port: int, seconds: int) -> Any:
     """A second client holding the iperf3 server; returns once its test is running."""
     import subprocess
 
-    holder = subprocess.Popen(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds),
-                               "-b", "1M", "--forceflush"], stdout=subprocess.PIPE, text=True,
-                              stderr=subprocess.DEVNULL)
-    assert holder.stdout is not None
-    for line in holder.stdout:
-        if "connected to" in line:
-            break
-    return holder
+    for _ in range(3):
+        holder = subprocess.Popen(
+            ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-b", "1M",
+             "--forceflush"], stdout=subprocess.PIPE, text=True, stderr=subprocess.STDOUT)
+        assert holder.stdout is not None
+        output = []
+        for line in holder.stdout:
+            output.append(line)
+            if "connected to" in line:
+                return holder
+        holder.wait()
+    raise AssertionError(f"the holding client never got the server: {''.join(output)}")
 
 
 def test_server_busy_retries_then_succeeds(client: Any, port: int,

@@ -36,7 +36,7 @@ from tests.support.procs import (
 
 DOWN_MBIT, UP_MBIT = 30, 15
 TOLERANCE = 0.05
-DURATION, OMIT, STREAMS = 2, 0, 2  # -O 1 makes iperf3 3.12 upload figures jump ±8 %
+DURATION, OMIT, STREAMS = 3, 0, 2  # -O 1 makes iperf3 3.12 upload figures jump ±8 %
 
 
 def iperf_job_config(instance_id: str, endpoint: str, host: str, port: int,

@@ -46,6 +46,15 @@ def test_recorded_errors(name: str, error: type[Exception], message: str) -> Non
         parse_result(recorded(name), "upload")
 
 
+@pytest.mark.parametrize("error", [
+    "unable to receive control message: Connection reset by peer",
+    "control socket has closed unexpectedly",
+])
+def test_server_resetting_is_retried_like_busy(error: str) -> None:
+    with pytest.raises(ServerBusy):
+        parse_result(json.dumps({"start": {}, "end": {}, "error": error}), "upload")
+
+
 def _edited(**end: object) -> str:
     data = json.loads(recorded("upload"))
     data["end"].update(end)

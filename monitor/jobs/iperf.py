@@ -43,6 +43,7 @@ CONNECT_TIMEOUT_MS = 5000
 BUSY_RETRIES = 4
 BUSY_BACKOFF = 2.0  # seconds, doubled after each busy answer
 PORT_POLL = 0.5
+PORT_SETTLE = 0.3
 WATCHDOG_INTERVAL = 60.0
 STOP_ATTEMPTS = 3
 
@@ -52,7 +53,14 @@ class IperfError(Exception):
 
 
 class ServerBusy(IperfError):
-    """The iperf3 server is running another client's test."""
+    """The iperf3 server is running another client's test, or is resetting after one (worth
+    another try a little later)."""
+
+
+# iperf3 3.12's server resets itself after any control connection that closes early -- our own
+# port probe included -- and a client arriving during that reset gets one of these
+_TRANSIENT_ERRORS = ("busy", "unable to receive control message",
+                     "control socket has closed unexpectedly")
 
 
 class Aborted(Exception):
@@ -92,7 +100,7 @@ def parse_result(text: str, direction: str) -> DirectionResult:
         raise IperfError(f"iperf3 JSON is a {type(data).__name__}, expected an object")
     error = data.get("error")
     if error:
-        if "busy" in str(error).lower():
+        if any(part in str(error).lower() for part in _TRANSIENT_ERRORS):
             raise ServerBusy(f"iperf3 server busy: {error}")
         raise IperfError(f"iperf3: {error}")
     end = data.get("end")
@@ -201,7 +209,11 @@ def wait_for_port(host: str, port: int, timeout: float, abort: AnyEvent) -> None
                              f"open to this address?")
         try:
             with socket.create_connection((host, port), timeout=min(3.0, left)):
-                return
+                pass
+            # give the server a moment to reset after our empty connection (see ServerBusy)
+            if abort.wait(PORT_SETTLE):
+                raise Aborted("stopped waiting for the iperf3 port: the job was asked to stop")
+            return
         except OSError as exc:
             last = exc.strerror or type(exc).__name__
         if abort.wait(min(PORT_POLL, max(0.0, deadline - time.monotonic()))):

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ def iperf3_server(port: int, bind: str = "127.0.0.1") -> Iterator[subprocess.Pop
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: _accepts(bind, port), 5, 0.05, what=f"iperf3 -s on {port}")
+        time.sleep(0.3)  # iperf3 resets after our empty probe connection; let it finish
         yield proc
     finally:
         stop_process(proc, 3)
