@@ -116,6 +116,9 @@ class IperfMetrics:
                                    ["instance_id"], registry=registry)
         self.stop_failures = Counter("homemon_ec2_stop_failures", "Failed attempts to stop the "
                                      "instance", ["instance_id"], registry=registry)
+        self.forced_stops = Counter("homemon_ec2_forced_stops", "Instance stops the job did not "
+                                    "plan: orphaned at start-up, or running past max_running",
+                                    ["instance_id", "reason"], registry=registry)
 
 
 class SnapshotGauge(Collector):
