@@ -17,12 +17,12 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
 from monitor.logs import event
+from monitor.statefile import write_atomic
 
 log = logging.getLogger("monitor.jobs.aqi")
 
@@ -136,19 +136,8 @@ class RunningMeans:
     def save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp",
-                                   dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                # dumps, not dump: only the one-shot encoder is the fast C one
-                handle.write(json.dumps(self.to_json(), separators=(",", ":")))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # dumps, not dump: only the one-shot encoder is the fast C one
+        write_atomic(self.path, json.dumps(self.to_json(), separators=(",", ":")))
 
     def load(self) -> None:
         """Read the saved history; a missing file is a first start, a damaged one is logged

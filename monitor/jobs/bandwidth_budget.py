@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 
 from monitor.logs import event
+from monitor.statefile import write_atomic
 
 log = logging.getLogger("monitor.jobs.bandwidth")
 
@@ -43,15 +42,5 @@ class UsageStore:
     def add(self, count: int, month: str | None = None) -> int:
         month = month or current_month()
         total = self.used(month) + max(0, count)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".bandwidth-usage-")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump({"month": month, "bytes": total}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, json.dumps({"month": month, "bytes": total}))
         return total
