@@ -1,9 +1,9 @@
 # `make test` is the one command: it installs what the tests need, lints, and runs pytest.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager iperf3 iproute2 procps
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager iperf3 iproute2 procps util-linux
 # commands whose absence means a Debian package is missing
-NEEDED_COMMANDS := prometheus promtool prometheus-alertmanager amtool iperf3 ip tc sysctl
+NEEDED_COMMANDS := prometheus promtool prometheus-alertmanager amtool iperf3 ip tc sysctl setpriv
 
 .PHONY: test lint system-deps venv bench clean
 
@@ -33,7 +33,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 bench: system-deps venv
-	$(PY) bench/run.py
+	$(PY) -m bench.daemon
+	for b in latency bandwidth aqi stack; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

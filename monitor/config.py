@@ -16,6 +16,7 @@ DEFAULT_PORT = 10132
 CONFIG_ENV = "HOMEMON_CONFIG"
 DEFAULT_CONFIG_FILE = "home-monitor.yml"
 JOB_NAMES = ("latency", "bandwidth", "iperf", "aqi")
+AQI_PARALLEL_REQUESTS = 4  # the aqi job's concurrent requests (monitor/jobs/aqi.py)
 
 
 class ConfigError(Exception):
@@ -61,7 +62,8 @@ class PingTarget:
 class LatencyConfig:
     enabled: bool = True
     interval: Duration = bounded(Duration(15), positive=True)
-    timeout: Duration = bounded(Duration(10), positive=True)
+    # a round takes up to count x (packet_interval + packet_timeout) when a target is dead
+    timeout: Duration = bounded(Duration(15), positive=True)
     targets: list[PingTarget] = field(
         default_factory=lambda: [PingTarget("1.1.1.1"), PingTarget("8.8.8.8"),
                                  PingTarget("9.9.9.9")]
@@ -78,6 +80,12 @@ class LatencyConfig:
         labels = [target.label for target in self.targets if target is not None]
         for label in sorted({lbl for lbl in labels if labels.count(lbl) > 1}):
             problems.append(("targets", f"two targets share the label {label!r}; give one a name"))
+        # DNS gets packet_timeout, then a silent target takes count x (interval + timeout)
+        worst = (self.count + 1) * self.packet_timeout + self.count * self.packet_interval
+        if self.timeout < worst:
+            problems.append(("timeout", f"must be at least (count + 1) x packet_timeout + count "
+                             f"x packet_interval = {worst:g} s, the length of a round in which "
+                             f"a target never answers; got {self.timeout:g} s"))
         return problems
 
 
@@ -88,6 +96,8 @@ class LatencyConfig:
 class SpeedtestConfig:
     server_id: int | None = None
     secure: bool = True
+    # seconds per direction; None: what speedtest.net's configuration says (10 s today)
+    duration: Duration | None = bounded(None, positive=True)
 
 
 @dataclass
@@ -98,6 +108,7 @@ class HttpSpeedConfig:
     duration: Duration = bounded(Duration(10), positive=True)
     warmup: Duration = bounded(Duration(2), min=0)
     max_bytes: ByteSize = bounded(ByteSize(200_000_000), positive=True)
+    io_timeout: Duration = bounded(Duration(10), positive=True)  # per socket operation
 
 
 @dataclass
@@ -181,6 +192,18 @@ class AreaConfig:
 class LocalSensorConfig:
     name: str
     url: str
+    # data.json carries no location; give one so the sensor shows on Grafana's map
+    latitude: float | None = bounded(None, min=-90, max=90)
+    longitude: float | None = bounded(None, min=-180, max=180)
+    indoor: bool | None = None
+
+    def validate(self) -> list[tuple[str, str]]:
+        problems = []
+        if not self.name.strip():
+            problems.append(("name", "must not be empty"))
+        if not self.url.startswith(("http://", "https://")):
+            problems.append(("url", f'expected "http://<device>/data.json", got "{self.url}"'))
+        return problems
 
 
 @dataclass
@@ -195,11 +218,29 @@ class AqiConfig:
     local: list[LocalSensorConfig] = bounded([])
     scales: list[Literal["uk_daqi", "us_epa", "eu_eaqi"]] = bounded(["uk_daqi"])
     stale_after: Duration = bounded(Duration(3600), positive=True)
+    # after a 403/429/5xx a source waits backoff_initial, doubling per failure up to backoff_max
+    backoff_initial: Duration = bounded(Duration(300), positive=True)
+    backoff_max: Duration = bounded(Duration(3600), positive=True)
 
     def validate(self) -> list[tuple[str, str]]:
+        problems = []
         if self.enabled and not (self.sensors or self.area or self.local):
-            return [("sensors", "the aqi job needs sensors, an area or a local sensor")]
-        return []
+            problems.append(("sensors", "the aqi job needs sensors, an area or a local sensor"))
+        if not self.api_url.startswith(("http://", "https://")):
+            problems.append(("api_url", f'expected an http(s) URL, got "{self.api_url}"'))
+        names = [local.name for local in self.local if local is not None]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(("local", f"two local sensors share the name {name!r}"))
+        if self.backoff_max < self.backoff_initial:
+            problems.append(("backoff_max", "must be at least backoff_initial"))
+        sources = len(self.sensors) + (self.area is not None) + len(self.local)
+        rounds = -(-sources // AQI_PARALLEL_REQUESTS)  # requests go 4 at a time
+        if self.enabled and rounds * self.request_timeout >= self.timeout:
+            problems.append(("timeout", f"{sources} sources of up to {self.request_timeout:g} s "
+                             f"each, {AQI_PARALLEL_REQUESTS} at a time, can take "
+                             f"{rounds * self.request_timeout:g} s: raise timeout or lower "
+                             f"request_timeout (or use an area instead of many sensor ids)"))
+        return problems
 
 
 # --- top level -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import signal
@@ -29,7 +30,7 @@ from monitor.web import MetricsServer, make_handler
 log = logging.getLogger("monitor.daemon")
 
 FIRST_RUN_DELAY = 1.0  # seconds after start; plus a random offset so jobs do not fire together
-MAX_START_OFFSET = 5.0
+MAX_START_OFFSET = 5.0  # and at most a quarter of the job's interval
 SHUTDOWN_GRACE = 8.0  # SIGTERM -> exit within 10 s, as container runtimes expect
 
 
@@ -73,12 +74,16 @@ class Daemon:
         now = datetime.now().astimezone()
         for runner in self.runners:
             on_start(runner.job)
-            first = now + timedelta(seconds=FIRST_RUN_DELAY + random.uniform(0, MAX_START_OFFSET))
+            offset = random.uniform(0, min(MAX_START_OFFSET, runner.interval / 4))
+            first = now + timedelta(seconds=FIRST_RUN_DELAY + offset)
             self._schedule(runner.name, runner.interval, runner.run_once, first)
             for task in periodic_tasks(runner.job):
                 self._schedule(f"{runner.name}-{task.name}", task.interval, task.func,
                                now + timedelta(seconds=task.interval))
         self.scheduler.start()
+        # start-up objects live for the whole run: keep the collector from rescanning them,
+        # which steadies /metrics tail latency
+        gc.freeze()
         host, port = self.config.listen_address
         event(log, logging.INFO, "home-monitor started", version=__version__,
               listen=f"{host}:{self.server.port}", config=self.config.source,

@@ -6,7 +6,12 @@ A failed measurement leaves gauges absent or NaN, never 0.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from monitor import __version__
 
@@ -85,6 +90,10 @@ class BandwidthMetrics:
         self.loaded_rtt = Gauge("homemon_bandwidth_loaded_rtt_seconds",
                                 "RTT while the link is saturated (bufferbloat)", ["direction"],
                                 registry=registry)
+        self.idle_rtt = Gauge("homemon_bandwidth_idle_rtt_seconds",
+                              "RTT to the loaded-RTT target just before the test, same method "
+                              "(baseline for homemon_bandwidth_loaded_rtt_seconds)",
+                              registry=registry)
 
 
 class IperfMetrics:
@@ -107,31 +116,83 @@ class IperfMetrics:
                                    ["instance_id"], registry=registry)
         self.stop_failures = Counter("homemon_ec2_stop_failures", "Failed attempts to stop the "
                                      "instance", ["instance_id"], registry=registry)
+        self.forced_stops = Counter("homemon_ec2_forced_stops", "Instance stops the job did not "
+                                    "plan: orphaned at start-up, or running past max_running",
+                                    ["instance_id", "reason"], registry=registry)
+
+
+class SnapshotGauge(Collector):
+    """A labelled gauge for many slowly changing series (one per air sensor): the exposition
+    is built once after a change instead of on every scrape, which keeps /metrics fast with
+    hundreds of sensors (bench/aqi.py). Labels are passed as a tuple in `labelnames` order."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
+                 registry: CollectorRegistry) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        self._values: dict[tuple[str, ...], float] = {}
+        self._cache: list[Metric] | None = None
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def set(self, labels: tuple[str, ...], value: float) -> None:
+        if len(labels) != len(self.labelnames):
+            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {labels}")
+        with self._lock:
+            self._values[tuple(str(v) for v in labels)] = float(value)
+            self._cache = None
+
+    def remove(self, labels: tuple[str, ...]) -> None:
+        with self._lock:
+            if self._values.pop(tuple(labels), None) is not None:
+                self._cache = None
+
+    def get(self, labels: tuple[str, ...]) -> float | None:
+        with self._lock:
+            return self._values.get(tuple(labels))
+
+    def items(self) -> list[tuple[tuple[str, ...], float]]:
+        with self._lock:
+            return list(self._values.items())
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)]
+
+    def collect(self) -> list[Metric]:
+        with self._lock:
+            if self._cache is None:
+                family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+                for labels, value in self._values.items():
+                    family.add_metric(labels, value)
+                self._cache = [family]
+            return self._cache
 
 
 class AqiMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.pm = Gauge("homemon_air_pm_micrograms_per_cubic_meter", "Latest particulate reading",
-                        ["sensor", "size"], registry=registry)
-        self.pm_mean = Gauge("homemon_air_pm_mean_micrograms_per_cubic_meter",
+        def gauge(name: str, doc: str, labels: Sequence[str] = ("sensor",)) -> SnapshotGauge:
+            return SnapshotGauge(name, doc, labels, registry)
+
+        self.pm = gauge("homemon_air_pm_micrograms_per_cubic_meter", "Latest particulate reading",
+                        ["sensor", "size"])
+        self.pm_mean = gauge("homemon_air_pm_mean_micrograms_per_cubic_meter",
                              "Running mean of particulates used by the index",
-                             ["sensor", "size", "window"], registry=registry)
-        self.index = Gauge("homemon_air_quality_index", "Air quality index", ["sensor", "scale"],
-                           registry=registry)
-        self.temperature = Gauge("homemon_air_temperature_celsius", "Temperature", ["sensor"],
-                                 registry=registry)
-        self.humidity = Gauge("homemon_air_relative_humidity_ratio", "Relative humidity, 0-1",
-                              ["sensor"], registry=registry)
-        self.pressure = Gauge("homemon_air_pressure_pascals", "Air pressure", ["sensor"],
-                              registry=registry)
-        self.reading_timestamp = Gauge("homemon_air_reading_timestamp_seconds",
-                                       "When the sensor measured (Unix seconds)", ["sensor"],
-                                       registry=registry)
-        self.sensor_info = Gauge("homemon_air_sensor_info", "Always 1; describes the sensor",
+                             ["sensor", "size", "window"])
+        self.index = gauge("homemon_air_quality_index", "Air quality index", ["sensor", "scale"])
+        self.temperature = gauge("homemon_air_temperature_celsius", "Temperature")
+        self.humidity = gauge("homemon_air_relative_humidity_ratio", "Relative humidity, 0-1")
+        self.pressure = gauge("homemon_air_pressure_pascals", "Air pressure")
+        self.reading_timestamp = gauge("homemon_air_reading_timestamp_seconds",
+                                       "When the sensor measured (Unix seconds)")
+        self.sensor_info = gauge("homemon_air_sensor_info", "Always 1; describes the sensor",
                                  ["sensor", "name", "type", "country", "latitude", "longitude",
-                                  "indoor"], registry=registry)
+                                  "indoor"])
         self.rejected = Counter("homemon_air_readings_rejected", "Readings rejected, by reason",
                                 ["reason"], registry=registry)
+        self.fetch_errors = Counter("homemon_air_fetch_errors", "Failed requests to an air "
+                                    "quality source, by reason", ["source", "reason"],
+                                    registry=registry)
+        self.source_up = gauge("homemon_air_source_up", "1 if the source answered usable data "
+                               "in the last run, 0 if it failed", ["source"])
 
 
 class Metrics:

@@ -42,6 +42,7 @@ class JobRunner:
         self._shutdown = shutdown
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # the run ended, or the daemon is shutting down
         self._run_started = 0.0
         self.last: RunOutcome | None = None
         self.last_success: float | None = None
@@ -59,6 +60,7 @@ class JobRunner:
 
     def signal_stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def join(self, timeout: float) -> None:
         thread = self._thread
@@ -71,18 +73,21 @@ class JobRunner:
             return self._finish("skipped", 0.0, error="the previous run is still stuck")
         if self.job.uses_link and not self._link_lock.acquire(timeout=self._lock_wait()):
             return self._finish("skipped", 0.0, error="another link test holds the link")
-        self._stop = threading.Event()
+        self._stop, self._wake = threading.Event(), threading.Event()
         if self._shutdown.is_set():
             self._stop.set()
         box: dict[str, Any] = {}
-        self._thread = threading.Thread(target=self._call, args=(self._stop, box),
+        self._thread = threading.Thread(target=self._call, args=(self._stop, self._wake, box),
                                         name=f"job-{self.name}", daemon=True)
         self._run_started = time.monotonic()
         self._thread.start()
-        self._thread.join(self.timeout)
+        # Not thread.join(timeout): shutdown must not wait for a hanging job.
+        self._wake.wait(self.timeout)
         duration = time.monotonic() - self._run_started
-        if self._thread.is_alive():
+        if "done" not in box:
             self._stop.set()
+            if self._shutdown.is_set():
+                return self._finish("failure", duration, error="interrupted by shutdown")
             return self._finish("timeout", duration, error=f"no result after {self.timeout:g} s")
         if "skipped" in box:
             return self._finish("skipped", duration, error=box["skipped"])
@@ -93,7 +98,7 @@ class JobRunner:
     def _lock_wait(self) -> float:
         return min(self.timeout, max(1.0, self.interval / 4))
 
-    def _call(self, stop: threading.Event, box: dict[str, Any]) -> None:
+    def _call(self, stop: threading.Event, done: threading.Event, box: dict[str, Any]) -> None:
         try:
             box["summary"] = self.job.run(stop)
         except JobSkipped as exc:
@@ -104,6 +109,8 @@ class JobRunner:
         finally:
             if self.job.uses_link:
                 self._link_lock.release()
+            box["done"] = True
+            done.set()
 
     def _finish(self, result: str, duration: float, *, summary: Mapping[str, Any] | None = None,
                 error: str | None = None) -> RunOutcome:

@@ -23,7 +23,7 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
         pos = match.end()
     if pos == 0 or pos != len(text):
-        raise ValueError(text)
+        raise ValueError(f"not a duration: {text!r}")
     return total
 
 
@@ -31,7 +31,7 @@ def parse_size(text: str) -> int:
     """'200MB', '50GB', '1GiB', '1000' -> bytes (SI units as ISPs sell them)."""
     match = _SIZE.fullmatch(text.strip())
     if not match:
-        raise ValueError(text)
+        raise ValueError(f"not a size: {text!r}")
     return int(float(match.group(1)) * _SIZE_BYTES[match.group(2)])
 
 

@@ -1,20 +1,152 @@
-"""The bandwidth job (placeholder until its issue lands)."""
+"""The bandwidth job: download/upload throughput, data used, and RTT under load.
+
+measure() runs one backend (`speedtest` or `http`, see bandwidth_speedtest / bandwidth_http)
+and returns a BandwidthResult; record() turns it into metrics. Bytes moved are counted even
+when a test fails, and charged to the month's data budget kept under state_dir.
+
+If the download worked and the upload then failed, the download figure is recorded (it is a
+real measurement) and the run still fails with the upload's reason; the upload gauge keeps its
+last good value's series (never 0).
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Any
+from typing import Any, Protocol
 
-from monitor.jobs.base import JobEnv
+from monitor.config import BandwidthConfig
+from monitor.jobs.bandwidth_budget import UsageStore
+from monitor.jobs.bandwidth_model import DIRECTIONS, BandwidthError, BandwidthResult, ByteTally
+from monitor.jobs.bandwidth_rtt import LoadedRttProbe, make_probe
+from monitor.jobs.base import JobEnv, JobSkipped
+from monitor.logs import event
+from monitor.metrics import BandwidthMetrics
+
+log = logging.getLogger("monitor.jobs.bandwidth")
+
+USAGE_FILE = "bandwidth_usage.json"
 
 
-class _Placeholder:
+class Backend(Protocol):
+    name: str
+
+    def measure(self, stop: threading.Event, tally: ByteTally,
+                probe: LoadedRttProbe | None) -> BandwidthResult: ...
+
+
+def make_backend(config: BandwidthConfig) -> Backend:
+    if config.backend == "http":
+        from monitor.jobs.bandwidth_http import HttpBackend  # noqa: PLC0415
+
+        return HttpBackend(config.http)
+    from monitor.jobs.bandwidth_speedtest import SpeedtestBackend  # noqa: PLC0415
+
+    return SpeedtestBackend(config.speedtest)
+
+
+def record(result: BandwidthResult, metrics: BandwidthMetrics) -> None:
+    """Set the gauges the result has figures for; a missing figure leaves its series alone."""
+    labels = {"backend": result.backend, "server": result.server}
+    if result.download_bps is not None:
+        metrics.download.labels(**labels).set(result.download_bps)
+    if result.upload_bps is not None:
+        metrics.upload.labels(**labels).set(result.upload_bps)
+    if result.latency_seconds is not None:
+        metrics.latency.labels(**labels).set(result.latency_seconds)
+    if result.idle_rtt_seconds is not None:
+        metrics.idle_rtt.set(result.idle_rtt_seconds)
+    for direction, rtt in result.loaded_rtt_seconds.items():
+        metrics.loaded_rtt.labels(direction=direction).set(rtt)
+
+
+def set_plan(config: BandwidthConfig, metrics: BandwidthMetrics) -> None:
+    if config.plan is None:
+        return
+    for direction, mbps in (("download", config.plan.download_mbps),
+                            ("upload", config.plan.upload_mbps)):
+        if mbps is not None:
+            metrics.plan.labels(direction=direction).set(mbps * 1e6)
+
+
+def summary(result: BandwidthResult, tally: ByteTally) -> dict[str, Any]:
+    def mbps(bps: float | None) -> float | None:
+        return None if bps is None else round(bps / 1e6, 3)
+
+    def ms(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds * 1000, 2)
+
+    return {
+        "backend": result.backend, "server": result.server,
+        "download_mbps": mbps(result.download_bps), "upload_mbps": mbps(result.upload_bps),
+        "latency_ms": ms(result.latency_seconds), "idle_rtt_ms": ms(result.idle_rtt_seconds),
+        **{f"loaded_rtt_{d}_ms": ms(v) for d, v in result.loaded_rtt_seconds.items()},
+        "bytes_download": tally.get("download"), "bytes_upload": tally.get("upload"),
+    }
+
+
+class BandwidthJob:
     name = "bandwidth"
-    uses_link = False
+    uses_link = True
+
+    def __init__(self, env: JobEnv, backend: Backend | None = None) -> None:
+        self.env = env
+        self.config: BandwidthConfig = env.config.jobs.bandwidth
+        self.metrics = env.metrics.bandwidth
+        self.backend = backend or make_backend(self.config)
+        self.usage = UsageStore(env.state_dir / USAGE_FILE)
+        for direction in DIRECTIONS:
+            self.metrics.bytes.labels(direction=direction)
+        set_plan(self.config, self.metrics)
+
+    def _check_budget(self) -> None:
+        budget = self.config.monthly_data_budget
+        if budget is None:
+            return
+        used = self.usage.used()
+        if used >= budget:
+            raise JobSkipped(f"monthly data budget used up: {used} of {budget} bytes this month")
+
+    def _probe(self) -> LoadedRttProbe | None:
+        latency = self.env.config.jobs.latency
+        return make_probe(latency.targets, latency.privileged)
 
     def run(self, stop: threading.Event) -> dict[str, Any]:
-        raise NotImplementedError("the bandwidth job is not implemented yet")
+        self._check_budget()
+        tally = ByteTally()
+        try:
+            result = self.measure(stop, tally)
+        finally:
+            self._charge(tally)
+        record(result, self.metrics)
+        if result.failure:
+            raise BandwidthError(f"{result.failure} (download {result.download_bps / 1e6:.1f} "
+                                 "Mbit/s was recorded)" if result.download_bps else
+                                 result.failure)
+        return summary(result, tally)
+
+    def measure(self, stop: threading.Event, tally: ByteTally) -> BandwidthResult:
+        probe = self._probe()
+        idle = None
+        if probe is not None:
+            try:
+                idle = probe.idle()
+            except Exception as exc:  # noqa: BLE001 - the throughput test goes on
+                event(log, logging.WARNING, "idle RTT ping failed; loaded RTT skipped",
+                      target=probe.host, error=str(exc))
+                probe = None
+        result = self.backend.measure(stop, tally, probe)
+        result.idle_rtt_seconds = idle
+        return result
+
+    def _charge(self, tally: ByteTally) -> None:
+        for direction in DIRECTIONS:
+            self.metrics.bytes.labels(direction=direction).inc(tally.get(direction))
+        if tally.total():
+            used = self.usage.add(tally.total())
+            event(log, logging.DEBUG, "bandwidth data used", bytes=tally.total(),
+                  month_bytes=used)
 
 
-def build(env: JobEnv) -> _Placeholder:
-    return _Placeholder()
+def build(env: JobEnv) -> BandwidthJob:
+    return BandwidthJob(env)

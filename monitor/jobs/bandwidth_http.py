@@ -1,0 +1,312 @@
+"""The `http` backend: user-chosen URLs, parallel streams, a discarded warm-up, time-bounded.
+
+Each direction runs `streams` connections at once. The first `warmup` seconds (TCP slow start,
+connection set-up) are moved but not measured; the rate is the bytes moved after the warm-up
+divided by the time since. A direction ends at `duration` after the warm-up, earlier once three
+consecutive one-second rates agree within 2 %, and always before it moves its share of
+`max_bytes`. Upload bodies are generated chunk by chunk (chunked transfer encoding) from one
+64 KiB block, so memory does not grow with the size of the test; the upload rate counts
+the bytes the receiver acknowledged (bytes written minus the socket's unacknowledged queue),
+not the bytes handed to a growing send buffer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import http.client
+import os
+import socket
+import struct
+import termios
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+
+from monitor.config import HttpSpeedConfig
+from monitor.jobs.bandwidth_model import BandwidthError, BandwidthResult, ByteTally
+from monitor.jobs.bandwidth_rtt import LoadedRttProbe, tcp_connect_rtt
+
+CHUNK = 64 * 1024
+SAMPLE_INTERVAL = 0.1
+STABLE_WINDOW = 1.0
+STABLE_COUNT = 3
+STABLE_TOLERANCE = 0.02
+MIN_MEASURED = 3.0  # never call a rate stable on less than this much post-warm-up time
+CONNECT_TIMEOUT = 5.0
+
+SessionFactory = Callable[[], requests.Session]
+
+
+def server_label(url: str) -> str:
+    """host[:port] of the URL: no credentials, path or query (they may hold tokens)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def is_stable(samples: Sequence[tuple[float, int]], *, window: float = STABLE_WINDOW,
+              count: int = STABLE_COUNT, tolerance: float = STABLE_TOLERANCE) -> bool:
+    """True when the last `count` rates over consecutive `window`-second spans all lie within
+    `tolerance` of their mean. `samples` are (time, cumulative bytes), oldest first."""
+    if not samples:
+        return False
+    rates = []
+    end_t, end_b = samples[-1]
+    index = len(samples) - 1
+    for _ in range(count):
+        start = end_t - window
+        while index > 0 and samples[index][0] > start:
+            index -= 1
+        t, b = samples[index]
+        if t > start + window * 0.05 or t >= end_t:
+            return False  # not enough history yet
+        rates.append((end_b - b) / (end_t - t))
+        end_t, end_b = t, b
+    mean = sum(rates) / len(rates)
+    return mean > 0 and all(abs(rate - mean) <= tolerance * mean for rate in rates)
+
+
+def rate_after_warmup(samples: Sequence[tuple[float, int]], warmup_end: float) -> float:
+    """Bytes per second from the first sample at or after `warmup_end` to the last sample."""
+    first = next((s for s in samples if s[0] >= warmup_end), None)
+    last = samples[-1]
+    if first is None or last[0] - first[0] <= 0:
+        raise BandwidthError("no data moved after the warm-up")
+    return (last[1] - first[1]) / (last[0] - first[0])
+
+
+def _check_status(response: requests.Response, what: str) -> None:
+    if response.ok:
+        return
+    hint = ""
+    if response.status_code == 429:
+        retry = response.headers.get("Retry-After")
+        hint = f" (rate limited{'; Retry-After ' + retry if retry else ''})"
+    raise BandwidthError(f"{what}: HTTP {response.status_code} {response.reason}{hint}")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BandwidthError):
+        return str(exc)
+    text = str(exc)
+    if isinstance(exc, urllib3.exceptions.ProtocolError | requests.exceptions.ChunkedEncodingError):
+        if "IncompleteRead" in text:
+            return f"body truncated: the server closed the connection early ({text})"
+        if "reset" in text.lower():
+            return f"connection reset mid-transfer ({text})"
+    if isinstance(exc, requests.Timeout | urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return f"timed out (server stalled?): {exc}"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return f"body cut short (truncated or connection reset): {exc}"
+    if isinstance(exc, requests.ConnectionError):
+        return f"connection failed or reset: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class Phase:
+    direction: str
+    url: str
+    streams: int
+    warmup: float
+    duration: float
+    cap_bytes: int
+    io_timeout: float
+
+
+class HttpBackend:
+    name = "http"
+
+    def __init__(self, config: HttpSpeedConfig, *, session_factory: SessionFactory =
+                 requests.Session, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._session_factory = session_factory
+        self._clock = clock
+        self._block = os.urandom(CHUNK)  # incompressible, shared by every upload stream
+
+    def measure(self, stop: threading.Event, tally: ByteTally,
+                probe: LoadedRttProbe | None) -> BandwidthResult:
+        cfg = self.config
+        first_url = cfg.download_url or cfg.upload_url
+        assert first_url is not None  # config validation guarantees one
+        result = BandwidthResult(backend=self.name, server=server_label(first_url))
+        parts = urlsplit(first_url)
+        try:
+            result.latency_seconds = tcp_connect_rtt(
+                parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80),
+                timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            raise BandwidthError(f"cannot connect to {result.server}: {exc}") from exc
+        directions = [(d, u) for d, u in (("download", cfg.download_url),
+                                          ("upload", cfg.upload_url)) if u]
+        cap = cfg.max_bytes // len(directions)
+        for direction, url in directions:
+            phase = Phase(direction, url, cfg.streams, cfg.warmup, cfg.duration, cap,
+                          cfg.io_timeout)
+            try:
+                if probe is None:
+                    rate = self._run_phase(phase, stop, tally)
+                else:
+                    with probe.during(result.loaded_rtt_seconds, direction):
+                        rate = self._run_phase(phase, stop, tally)
+            except BandwidthError as exc:
+                if direction == "upload" and result.download_bps is not None:
+                    result.failure = str(exc)
+                    return result
+                raise
+            setattr(result, f"{direction}_bps", rate * 8)
+        return result
+
+    def _run_phase(self, phase: Phase, stop: threading.Event, tally: ByteTally) -> float:
+        done = threading.Event()
+        errors: list[str] = []
+        uploads: list[_SentBytes] = []
+        base = tally.get(phase.direction)
+
+        def moved() -> int:
+            if phase.direction == "download":
+                return tally.get("download") - base
+            return sum(stream.acked() for stream in list(uploads))
+
+        def guarded() -> None:
+            try:
+                if phase.direction == "download":
+                    self._download_stream(phase, done, tally)
+                else:
+                    self._upload_stream(phase, done, tally, uploads)
+            except Exception as exc:  # noqa: BLE001 - reported as the phase's failure
+                # also after `done`: a read still blocked at the end is a stalled server
+                errors.append(_describe(exc))
+                done.set()
+
+        threads = [threading.Thread(target=guarded, name=f"bw-{phase.direction}-{i}",
+                                    daemon=True) for i in range(phase.streams)]
+        started = self._clock()
+        for thread in threads:
+            thread.start()
+        warmup_end = started + phase.warmup
+        deadline = warmup_end + phase.duration
+        samples: list[tuple[float, int]] = [(started, 0)]
+        measured: list[tuple[float, int]] = []
+        while True:
+            stop.wait(SAMPLE_INTERVAL)
+            now, count = self._clock(), moved()
+            samples.append((now, count))
+            if now >= warmup_end:
+                measured.append((now, count))
+            if (errors or stop.is_set() or now >= deadline or count >= phase.cap_bytes
+                    or (now - warmup_end >= min(MIN_MEASURED, phase.duration)
+                        and is_stable(measured))):
+                break
+        done.set()
+        for thread in threads:
+            thread.join(phase.io_timeout + CONNECT_TIMEOUT)
+        where = f"{phase.direction} {server_label(phase.url)}"
+        if errors:
+            raise BandwidthError(f"{where}: {errors[0]}"
+                                 + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+        if stop.is_set():
+            raise BandwidthError(f"{where}: stopped (job timeout or shutdown)")
+        # capped before the warm-up ended: measure from the start rather than not at all
+        window_start = warmup_end if len(measured) >= 2 else started
+        try:
+            return rate_after_warmup(samples, window_start)
+        except BandwidthError as exc:
+            raise BandwidthError(f"{where}: {exc}") from None
+
+    def _download_stream(self, phase: Phase, done: threading.Event, tally: ByteTally) -> None:
+        timeout = (CONNECT_TIMEOUT, phase.io_timeout)
+        with self._session_factory() as session:
+            while not done.is_set():
+                with session.get(phase.url, stream=True, timeout=timeout, headers={
+                        "Accept-Encoding": "identity", "Cache-Control": "no-cache"}) as response:
+                    _check_status(response, "download")
+                    if response.headers.get("Content-Type", "").startswith("text/html"):
+                        raise BandwidthError("download: the URL returned an HTML page (a login "
+                                             "or error page?), not test data")
+                    expected = response.headers.get("Content-Length")
+                    got = 0
+                    for chunk in response.raw.stream(CHUNK, decode_content=False):
+                        got += len(chunk)
+                        tally.add("download", len(chunk))
+                        if done.is_set():
+                            return
+                    if got == 0:
+                        raise BandwidthError("download: empty response body")
+                    if expected is not None and expected.isdigit() and got < int(expected):
+                        raise BandwidthError(f"download: body truncated at {got} of "
+                                             f"{expected} bytes")
+
+    def _upload_stream(self, phase: Phase, done: threading.Event, tally: ByteTally,
+                       progress: list[_SentBytes]) -> None:
+        parts = urlsplit(phase.url)
+        https = parts.scheme == "https"
+        connection_class = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        frame = b"%x\r\n" % len(self._block) + self._block + b"\r\n"
+        while not done.is_set():
+            connection = connection_class(parts.hostname or "", parts.port,
+                                          timeout=phase.io_timeout)
+            try:
+                connection.putrequest("POST", target, skip_accept_encoding=True)
+                connection.putheader("Content-Type", "application/octet-stream")
+                connection.putheader("Transfer-Encoding", "chunked")
+                connection.endheaders()
+                sent = _SentBytes(connection.sock)
+                progress.append(sent)
+                try:
+                    while not done.is_set():
+                        connection.send(frame)
+                        sent.sent += len(frame)
+                        tally.add("upload", len(self._block))
+                    connection.send(b"0\r\n\r\n")
+                except OSError as exc:
+                    raise BandwidthError(_refusal(connection, exc)) from exc
+                finally:
+                    sent.finish()
+                response = connection.getresponse()
+                response.read(4096)
+                if not 200 <= response.status < 300:
+                    raise BandwidthError(f"upload: HTTP {response.status} {response.reason}")
+            finally:
+                connection.close()
+
+
+class _SentBytes:
+    """Bytes of one upload connection the receiver has acknowledged: bytes written minus the
+    socket's unacknowledged queue (SIOCOUTQ). Counting bytes written alone would count the
+    growing send buffer as throughput and read several per cent high on a shaped link."""
+
+    def __init__(self, sock: socket.socket | None) -> None:
+        self.sock = sock
+        self.sent = 0
+        self.done = False
+
+    def finish(self) -> None:
+        self.done = True
+
+    def acked(self) -> int:
+        sock = self.sock
+        if self.done or sock is None:
+            return self.sent
+        try:
+            queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                                     b"\0" * 4))[0]
+        except (OSError, ValueError):
+            return self.sent  # not Linux, or closed meanwhile: count what was written
+        return self.sent - queued
+
+
+def _refusal(connection: http.client.HTTPConnection, exc: OSError) -> str:
+    """The server may have answered (413, 403 ...) before dropping the body: say so."""
+    try:
+        response = connection.getresponse()
+    except (OSError, http.client.HTTPException):
+        return f"upload: rejected or dropped by the server (connection reset while sending: {exc})"
+    return f"upload: rejected by the server with HTTP {response.status} {response.reason}"

@@ -1,0 +1,113 @@
+"""The pure parts of the iperf job, on iperf3 3.12 output recorded on this machine
+(tests/data/iperf3_*.json: 2 streams over a tbf-shaped veth pair, 15 Mbit/s up, 30 down)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor.jobs.iperf import (
+    DirectionResult,
+    IperfError,
+    IperfMeasurement,
+    ServerBusy,
+    iperf3_args,
+    parse_result,
+    record,
+)
+from monitor.metrics import Metrics
+
+DATA = Path(__file__).parent / "data"
+
+
+def recorded(name: str) -> str:
+    return (DATA / f"iperf3_{name}.json").read_text()
+
+
+@pytest.mark.parametrize(("name", "direction", "bps", "retransmits", "sent_bytes"), [
+    ("upload", "upload", 14404702.690481573, 2167, 5105648),
+    ("download", "download", 28755037.107105646, 623, 8745920),
+])
+def test_recorded_results(name: str, direction: str, bps: float, retransmits: int,
+                          sent_bytes: int) -> None:
+    result = parse_result(recorded(name), direction)
+    assert result == DirectionResult(direction, pytest.approx(bps), retransmits, sent_bytes)
+
+
+@pytest.mark.parametrize(("name", "error", "message"), [
+    ("busy", ServerBusy, "server is busy"),
+    ("unreachable", IperfError, "unable to connect to server: Connection refused"),
+])
+def test_recorded_errors(name: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        parse_result(recorded(name), "upload")
+
+
+@pytest.mark.parametrize("error", [
+    "unable to receive control message: Connection reset by peer",
+    "control socket has closed unexpectedly",
+])
+def test_server_resetting_is_retried_like_busy(error: str) -> None:
+    with pytest.raises(ServerBusy):
+        parse_result(json.dumps({"start": {}, "end": {}, "error": error}), "upload")
+
+
+def _edited(**end: object) -> str:
+    data = json.loads(recorded("upload"))
+    data["end"].update(end)
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "no output"),
+    ("   \n", "no output"),
+    ('{"start": {', "malformed JSON"),
+    ("Segmentation fault", "malformed JSON"),
+    ("[1, 2]", "is a list"),
+    ('{"start": {}, "end": {}}', "no end.sum_received"),
+    (_edited(sum_received={"bytes": 10}), "invalid end.sum_received.bits_per_second"),
+    (_edited(sum_received={"bits_per_second": "fast"}), "invalid"),
+    (_edited(sum_received={"bits_per_second": -1.0}), "invalid"),
+    (_edited(sum_received={"bits_per_second": True}), "invalid"),
+    ('{"error": "interrupt - the client has terminated"}', "interrupt"),
+])
+def test_bad_output(text: str, message: str) -> None:
+    with pytest.raises(IperfError, match=message):
+        parse_result(text, "upload")
+
+
+def test_missing_retransmits_is_none_not_zero() -> None:
+    data = json.loads(recorded("upload"))
+    del data["end"]["sum_sent"]["retransmits"]
+    assert parse_result(json.dumps(data), "upload").retransmits is None
+
+
+@pytest.mark.parametrize(("duration", "omit", "download", "expected"), [
+    (10.0, 1.0, False, ["-t", "10", "-O", "1", "-P", "4"]),
+    (2.4, 0.0, True, ["-t", "2", "-O", "0", "-P", "4", "-R"]),
+    (0.2, 0.0, False, ["-t", "1", "-O", "0", "-P", "4"]),
+])
+def test_args(duration: float, omit: float, download: bool, expected: list[str]) -> None:
+    args = iperf3_args("fd77::2", 5201, duration=duration, omit=omit, streams=4,
+                       download=download)
+    assert args[:5] == ["-J", "-c", "fd77::2", "-p", "5201"]
+    assert [a for a in args[5:] if a not in ("--connect-timeout", "5000")] == expected
+
+
+def test_record_sets_each_direction_and_counts_bytes() -> None:
+    metrics = Metrics(CollectorRegistry())
+    measurement = IperfMeasurement("203.0.113.9", (
+        DirectionResult("upload", 14e6, 12, 1000), DirectionResult("download", 28e6, None, 3000)))
+    record(measurement, metrics.iperf)
+    record(measurement, metrics.iperf)
+    value = metrics.registry.get_sample_value
+    assert value("homemon_iperf_bits_per_second",
+                 {"direction": "upload", "server": "203.0.113.9"}) == 14e6
+    assert value("homemon_iperf_retransmits",
+                 {"direction": "upload", "server": "203.0.113.9"}) == 12
+    assert value("homemon_iperf_retransmits",
+                 {"direction": "download", "server": "203.0.113.9"}) is None
+    assert value("homemon_iperf_bytes_total", {"direction": "download"}) == 6000
