@@ -8,7 +8,7 @@ veth must deliver InternetDown to the sink, restoring it the resolved notificati
 Rewritten for this test, and nothing else (tests/support/stack_e2e.py): addresses; Alertmanager
 0.25's missing `*_file` fields (inline dummies); and, to keep the test near one minute, the
 intervals — pings (3 per round instead of 5), scrapes and rule evaluation every 5 s instead of
-15 s and the critical route's group_interval 10 s instead of 1 min. The rules themselves (the
+15 s and the critical route's group_interval 10 s instead of 30 s. The rules themselves (the
 40 s window) and the routing tree are the repo's. bench/stack.py runs the same path with the
 shipped intervals.
 """
