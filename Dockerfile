@@ -1,0 +1,56 @@
+# syntax=docker/dockerfile:1
+# home-monitor: slim, multi-arch (amd64, arm64, arm/v7), non-root.
+#   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 -t home-monitor .
+# The build stage has the compiler (PyYAML has no arm/v7 wheel and builds from source there);
+# the runtime stage gets only the finished virtualenv, so no build tool is left in the image.
+ARG PYTHON_IMAGE=python:3.13.9-slim-trixie
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libyaml-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY monitor ./monitor
+# A venv without pip of its own: the base image's pip installs into it.
+RUN python -m venv --without-pip /opt/home-monitor \
+ && pip --python /opt/home-monitor/bin/python install --no-compile .
+RUN python - <<'PRUNE'
+# botocore ships the API models of every AWS service (~30 MB); the iperf job talks to EC2 only.
+# Keep EC2 and the services the credential chain may need (STS, SSO).
+import pathlib, shutil
+site = next(pathlib.Path("/opt/home-monitor/lib").glob("python3*/site-packages"))
+keep = {"ec2", "sts", "sso", "sso-oidc"}
+for service in (site / "botocore" / "data").iterdir():
+    if service.is_dir() and service.name not in keep:
+        shutil.rmtree(service)
+PRUNE
+RUN /opt/home-monitor/bin/python -m compileall -q -j 0 /opt/home-monitor/lib \
+ && /opt/home-monitor/bin/python -c "import monitor.cli, boto3; boto3.session.Session().client('ec2', region_name='eu-west-2')"
+
+FROM ${PYTHON_IMAGE}
+# iperf3 from Debian (the iperf job runs it as a subprocess); nothing else is added.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iperf3 libyaml-0-2 \
+ && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/dpkg.log /var/log/apt \
+ && groupadd --system --gid 10132 homemon \
+ && useradd --system --uid 10132 --gid homemon --home-dir /var/lib/home-monitor --no-create-home \
+      --shell /usr/sbin/nologin homemon \
+ && install -d -o homemon -g homemon -m 0750 /var/lib/home-monitor \
+ && install -d -m 0755 /etc/home-monitor
+COPY --from=build /opt/home-monitor /opt/home-monitor
+COPY config/home-monitor.yml /etc/home-monitor/home-monitor.yml
+ENV PATH=/opt/home-monitor/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOMEMON_CONFIG=/etc/home-monitor/home-monitor.yml
+USER homemon:homemon
+WORKDIR /var/lib/home-monitor
+VOLUME ["/var/lib/home-monitor"]
+EXPOSE 10132
+# No curl in the image: Python's urllib raises on anything but 2xx (503 = a job is stuck).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:10132/healthz', timeout=4)"]
+ENTRYPOINT ["home-monitor"]
+CMD ["run"]

@@ -1,0 +1,203 @@
+"""docker-compose.yml, the arm/v7 override, the Dockerfile, .env.example and the monitor config.
+
+There is no Docker engine here: the compose files are validated against the Compose
+Specification's JSON schema and checked for what the stack promises (pinned images, an
+unprivileged monitor container, secrets from files); the Dockerfile is checked statically.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.support.stack_configs import COMPOSE_SCHEMA, REPO, load_yaml
+
+COMPOSE_FILES = ["docker-compose.yml", "docker-compose.armv7.yml"]
+
+
+def compose() -> dict:
+    return load_yaml("docker-compose.yml")
+
+
+def test_compose_file_validates_against_the_compose_spec() -> None:
+    if not COMPOSE_SCHEMA.is_file():
+        pytest.skip(f"the Compose Specification schema is not at {COMPOSE_SCHEMA} "
+                    "(expected ../shared/schemas/compose-spec.json next to the repo)")
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--schemafile", str(COMPOSE_SCHEMA),
+         *(str(REPO / name) for name in COMPOSE_FILES)],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_every_image_is_pinned_to_a_version(name: str) -> None:
+    services = load_yaml(name)["services"]
+    for service, spec in services.items():
+        image = spec.get("image")
+        if image is None:
+            assert "build" in spec or name != "docker-compose.yml", \
+                f"{name}: {service} has neither image nor build"
+            continue
+        reference = image.rsplit("/", 1)[-1]
+        assert "@sha256:" in reference or ":" in reference, f"{name}: {service} {image} untagged"
+        tag = reference.split("@", 1)[0].split(":", 1)[1] if ":" in reference else ""
+        assert tag not in ("", "latest"), f"{name}: {service} {image} unpinned"
+        assert "$" not in tag, f"{name}: {service} {image} has a variable tag"
+        assert re.search(r"\d", tag), f"{name}: {service} tag {tag!r} is not a version"
+
+
+def test_the_stack_has_its_services_and_prometheus_is_3x() -> None:
+    services = compose()["services"]
+    assert set(services) == {"monitor", "prometheus", "alertmanager", "grafana", "loki",
+                             "alloy", "cadvisor"}
+    assert re.fullmatch(r"prom/prometheus:v3\.\d+\.\d+", services["prometheus"]["image"])
+    assert services["monitor"]["build"] == "."
+    for name, spec in services.items():
+        assert spec.get("restart") == "unless-stopped", f"{name} has no restart policy"
+
+
+def test_monitor_container_is_unprivileged_with_ping_sockets() -> None:
+    monitor = compose()["services"]["monitor"]
+    assert monitor["cap_drop"] == ["ALL"]
+    assert not monitor.get("cap_add"), "no capability (NET_RAW in particular) is added back"
+    assert not monitor.get("privileged")
+    assert monitor["sysctls"]["net.ipv4.ping_group_range"] == "0 2147483647"
+    assert monitor["environment"]["HOMEMON_CONFIG"] == "/etc/home-monitor/home-monitor.yml"
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in monitor["volumes"]}
+    assert mounts["/etc/home-monitor/home-monitor.yml"] == "./config/home-monitor.yml"
+    assert mounts["/var/lib/home-monitor"] == "monitor-state"
+    assert "user" not in monitor, "the image's non-root user applies"
+
+
+def test_local_paths_mounted_by_compose_exist() -> None:
+    for name in COMPOSE_FILES:
+        for service, spec in load_yaml(name)["services"].items():
+            for volume in spec.get("volumes", []):
+                source = volume.split(":")[0]
+                if source.startswith("./"):
+                    assert (REPO / source).exists(), f"{name}: {service} mounts missing {source}"
+
+
+def test_secrets_come_from_files_and_grafana_password_is_never_default() -> None:
+    spec = compose()
+    for secret in spec["secrets"].values():
+        assert secret["file"].startswith("./secrets/")
+    readme = (REPO / "secrets" / "README.md").read_text(encoding="utf-8")
+    for name in spec["secrets"]:
+        assert f"`{name}`" in readme, f"secrets/README.md does not explain {name}"
+    grafana = spec["services"]["grafana"]["environment"]
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana
+    ignored = (REPO / ".gitignore").read_text(encoding="utf-8").split()
+    assert "/secrets/*" in ignored
+    assert "!/secrets/README.md" in ignored
+
+
+def test_prometheus_retention_is_set_by_time_and_size_flags() -> None:
+    command = compose()["services"]["prometheus"]["command"]
+    assert any(arg.startswith("--storage.tsdb.retention.time=") for arg in command)
+    assert any(arg.startswith("--storage.tsdb.retention.size=") for arg in command)
+
+
+def test_every_compose_variable_is_in_env_example() -> None:
+    example = (REPO / ".env.example").read_text(encoding="utf-8")
+    defined = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.MULTILINE))
+    for name in COMPOSE_FILES:
+        text = (REPO / name).read_text(encoding="utf-8")
+        used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)(?::?-[^}]*)?\}", text))
+        assert used <= defined, f"{name} uses {sorted(used - defined)} not in .env.example"
+
+
+def test_armv7_override_swaps_cadvisor_and_parks_alloy() -> None:
+    override = load_yaml("docker-compose.armv7.yml")["services"]
+    assert override["cadvisor"]["image"].startswith("gcr.io/cadvisor/cadvisor:v0.52")
+    assert override["alloy"]["profiles"], "Alloy has no arm/v7 image: it must not start"
+    grafana_deps = compose()["services"]["grafana"]["depends_on"]
+    for parked in (name for name, spec in override.items() if spec.get("profiles")):
+        if parked in grafana_deps:
+            assert grafana_deps[parked]["required"] is False, f"grafana would wait for {parked}"
+
+
+def test_no_docker_logging_plugin_and_no_promtail() -> None:
+    for name in COMPOSE_FILES:
+        text = (REPO / name).read_text(encoding="utf-8")
+        assert "promtail" not in text.lower()
+        for service, spec in load_yaml(name)["services"].items():
+            driver = spec.get("logging", {}).get("driver", "json-file")
+            assert driver in ("json-file", "local"), f"{service} needs a logging plugin"
+
+
+def test_shipped_monitor_config_is_valid_and_listens_where_prometheus_scrapes() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "check-config", "--config",
+         str(REPO / "config" / "home-monitor.yml")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = load_yaml("config/home-monitor.yml")
+    assert config["listen"] == "0.0.0.0:10132"
+    assert config["state_dir"] == "/var/lib/home-monitor"
+    assert config["log"]["format"] == "json"
+    latency = config["jobs"]["latency"]
+    assert latency["enabled"]
+    assert latency["interval"] == "15s"
+    assert [target["host"] for target in latency["targets"]] == ["1.1.1.1", "8.8.8.8", "9.9.9.9"]
+    assert "router" in (REPO / "config" / "home-monitor.yml").read_text()  # commented hint
+    assert config["jobs"]["bandwidth"]["backend"] == "speedtest"
+    prometheus = load_yaml("prometheus/prometheus.yml")
+    monitor_job = next(job for job in prometheus["scrape_configs"]
+                       if job["job_name"] == "home-monitor")
+    assert monitor_job["static_configs"][0]["targets"] == ["monitor:10132"]
+    assert monitor_job["honor_labels"] is True
+
+
+def dockerfile_stages() -> list[list[str]]:
+    stages: list[list[str]] = []
+    lines = (REPO / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ").splitlines()
+    for line in lines:
+        if line.startswith("FROM "):
+            stages.append([])
+        if stages and line.strip() and not line.lstrip().startswith("#"):
+            stages[-1].append(line.strip())
+    return stages
+
+
+def test_dockerfile_is_multistage_pinned_and_non_root() -> None:
+    text = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)", text, re.MULTILINE).group(1)
+    assert re.fullmatch(r"python:3\.\d+\.\d+-slim-\w+", base), base
+    stages = dockerfile_stages()
+    assert len(stages) >= 2
+    runtime = " ".join(stages[-1])
+    for tool in ("gcc", "build-essential", "libc6-dev", "libyaml-dev", "curl", "wget"):
+        assert tool not in runtime, f"{tool} would stay in the runtime image"
+    assert "iperf3" in runtime
+    assert re.search(r"^USER (?!root|0)\S+", "\n".join(stages[-1]), re.MULTILINE)
+    assert "COPY --from=build" in runtime
+    health = next(line for line in stages[-1] if line.startswith("HEALTHCHECK"))
+    assert "/healthz" in health
+    assert "urllib" in health
+    assert "HOMEMON_CONFIG=/etc/home-monitor/home-monitor.yml" in runtime
+    assert 'VOLUME ["/var/lib/home-monitor"]' in runtime
+
+
+def test_dockerignore_keeps_secrets_and_state_out_of_the_build_context() -> None:
+    rules = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert rules[0] == "*", "allow-list: everything is excluded unless named"
+    allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    assert not any(path.startswith(("secrets", "state", ".env")) for path in allowed)
+    assert {"pyproject.toml", "monitor", "config/home-monitor.yml"} <= allowed
+
+
+def test_compose_yaml_has_no_inline_secret() -> None:
+    text = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
+    spec = yaml.safe_load(text)
+    for service, body in spec["services"].items():
+        environment = body.get("environment", {})
+        for key, value in environment.items():
+            if re.search(r"PASSWORD|TOKEN|SECRET|KEY", key) and not key.endswith("__FILE"):
+                pytest.fail(f"{service}: {key}={value} puts a secret in the environment")
