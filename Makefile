@@ -13,7 +13,7 @@ test: system-deps venv lint
 	exit $$rc
 
 lint: venv
-	$(VENV)/bin/ruff check monitor tests bench
+	$(VENV)/bin/ruff check monitor tests bench grafana
 
 system-deps:
 	@missing=""; for c in $(NEEDED_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
