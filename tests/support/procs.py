@@ -107,6 +107,20 @@ def prometheus_binary() -> str:
 
 
 @contextlib.contextmanager
+def _ready_server(name: str, home: Path, cmd: list[str], url: str) -> Iterator[str]:
+    """Start `cmd` with its log in `home`, wait for `url`/-/ready, stop it afterwards."""
+    log = open(home / f"{name}.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=home)
+    try:
+        wait_until(lambda: proc.poll() is None and http_get(f"{url}/-/ready", 1.0)[0] == 200,
+                   30, what=f"{name} ready")
+        yield url
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@contextlib.contextmanager
 def prometheus(tmp_path: Path, config: dict[str, Any], *,
                extra_files: dict[str, str] | None = None) -> Iterator[str]:
     """Debian's real Prometheus on a free loopback port; yields its base URL."""
@@ -116,20 +130,12 @@ def prometheus(tmp_path: Path, config: dict[str, Any], *,
         (home / name).write_text(text)
     (home / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(home / "prometheus.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [prometheus_binary(), f"--config.file={home / 'prometheus.yml'}",
-         f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--storage.tsdb.retention.time=1h", "--web.enable-lifecycle"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=home)
-    try:
-        wait_until(lambda: proc.poll() is None and http_get(f"{url}/-/ready", 1.0)[0] == 200,
-                   30, what="prometheus ready")
+    with _ready_server("prometheus", home, [
+            prometheus_binary(), f"--config.file={home / 'prometheus.yml'}",
+            f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=1h", "--web.enable-lifecycle"],
+            f"http://127.0.0.1:{port}") as url:
         yield url
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 @contextlib.contextmanager
@@ -139,20 +145,12 @@ def alertmanager(tmp_path: Path, config_text: str) -> Iterator[str]:
     home.mkdir(exist_ok=True)
     (home / "alertmanager.yml").write_text(config_text)
     port, cluster = free_port(), free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(home / "alertmanager.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        ["prometheus-alertmanager", f"--config.file={home / 'alertmanager.yml'}",
-         f"--storage.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-         f"--cluster.listen-address=127.0.0.1:{cluster}"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=home)
-    try:
-        wait_until(lambda: proc.poll() is None and http_get(f"{url}/-/ready", 1.0)[0] == 200,
-                   30, what="alertmanager ready")
+    with _ready_server("alertmanager", home, [
+            "prometheus-alertmanager", f"--config.file={home / 'alertmanager.yml'}",
+            f"--storage.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+            f"--cluster.listen-address=127.0.0.1:{cluster}"],
+            f"http://127.0.0.1:{port}") as url:
         yield url
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 def prom_query(base_url: str, expr: str) -> list[dict[str, Any]]:
