@@ -15,7 +15,6 @@ shipped intervals.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -23,12 +22,8 @@ import pytest
 
 from tests.support.netns import requires_netns
 from tests.support.stack_configs import (
-    DASHBOARDS,
     dashboard_queries,
-    grafana_variable_values,
-    panels,
     rule_expressions,
-    substitute,
 )
 from tests.support.stack_e2e import Timing, alert_path
 
@@ -39,16 +34,8 @@ LATENCY_SERIES = re.compile(r"homemon(_ping_|_internet_|:ping_)|homemon_job_runs
 
 def latency_panel_queries() -> list[tuple[str, str]]:
     """Prometheus queries of dashboard panels that read what the latency job records."""
-    found = []
-    for path in DASHBOARDS:
-        dashboard = json.loads(path.read_text(encoding="utf-8"))
-        variables = grafana_variable_values(dashboard)
-        for panel in panels(dashboard):
-            for query in panel.get("targets", []):
-                expr = query.get("expr", "")
-                if query["datasource"]["type"] == "prometheus" and LATENCY_SERIES.search(expr):
-                    found.append((f"{path.name}: {panel['title']}", substitute(expr, variables)))
-    return found
+    return [(where, expr) for where, expr in dashboard_queries("prometheus")
+            if LATENCY_SERIES.search(expr)]
 
 
 @requires_netns
