@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 _FIELDS = "fields"
@@ -26,6 +27,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def flatten(fields: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"targets": {"router": {"avg_ms": 1.2}}} -> {"targets.router.avg_ms": 1.2}, for humans."""
+    flat: dict[str, Any] = {}
+    for key, value in fields.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def human(fields: Mapping[str, Any]) -> str:
+    return " ".join(f"{key}={value}" for key, value in flatten(fields).items())
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -34,7 +50,7 @@ class TextFormatter(logging.Formatter):
         text = super().format(record)
         fields = getattr(record, _FIELDS, {})
         if fields:
-            text += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+            text += " " + human(fields)
         return text
 
 

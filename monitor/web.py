@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor import __version__
+from monitor.logs import human
 from monitor.runner import JobRunner
 from monitor.units import format_duration
 
@@ -23,7 +24,7 @@ def status_page(runners: Sequence[JobRunner]) -> str:
                    if runner.last_success else "never")
         figures = ""
         if last is not None:
-            figures = ", ".join(f"{key}={value}" for key, value in last.summary.items())
+            figures = human(last.summary)
             if last.error:
                 figures = last.error
         rows.append(
