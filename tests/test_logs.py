@@ -31,7 +31,7 @@ def test_flatten() -> None:
         "a": 1, "b.c.d": None, "b.e": [1]}
 
 
-def test_event_passes_fields(caplog: object) -> None:
+def test_event_passes_fields() -> None:
     logger = logging.getLogger("monitor.test.event")
     records: list[logging.LogRecord] = []
 
