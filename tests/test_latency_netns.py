@@ -188,9 +188,10 @@ def test_no_icmp_permission_fails_the_job_and_the_daemon_keeps_running():
 
 
 OUTAGE_INTERVAL = 1.0
-# count x (packet_interval + packet_timeout): a dead round, short next to the interval, since
-# the first good round can start before the link is back (a round is a window, not an instant)
-OUTAGE_ROUND = 2 * (0.02 + 0.1)
+# (count - 1) x packet_interval + packet_timeout: a dead round, short next to the interval,
+# since the first good round can start before the link is back (a round is a window, not an
+# instant); plus 0.1 s for starting the round and scheduling on a loaded machine
+OUTAGE_ROUND = (2 - 1) * 0.02 + 0.1 + 0.1
 OUTAGE_LENGTH = 20.0
 
 
