@@ -93,7 +93,7 @@ class EchoResult:
     rtts: list[float]  # seconds, of the answered requests, in sending order
 
 
-class _Collector:
+class ReplyCollector:
     """Matches replies to requests on one socket; RTT = receive time - that request's send
     time, both taken with `clock` right next to the system call."""
 
@@ -127,9 +127,9 @@ class _Collector:
             except OSError:  # a pending ICMP error report, cleared by this read; epoll calls
                 return  # again if replies are queued behind it
             received = self.clock()
-            self._match(packet, source[0], received)
+            self.match(packet, source[0], received)
 
-    def _match(self, packet: bytes, source: str, received: int) -> None:
+    def match(self, packet: bytes, source: str, received: int) -> None:
         reply = parse_echo_reply(packet, self.family,
                                  self.raw and self.family == socket.AF_INET)
         if reply is None or not _same_host(source, self.address):
@@ -161,7 +161,7 @@ async def echo_round(address: str, *, count: int, interval: float, timeout: floa
     # does not match a request of this one
     identifier = random.getrandbits(16)
     first = random.getrandbits(16)
-    collector = _Collector(sock, address, privileged, identifier, count, clock)
+    collector = ReplyCollector(sock, address, privileged, identifier, count, clock)
     payload = os.urandom(PAYLOAD_SIZE)
     destination = (address, 0)
     sequences = [(first + index) & 0xFFFF for index in range(count)]

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from monitor.icmp_echo import checksum, echo_request, parse_echo_reply
+from monitor.icmp_echo import ReplyCollector, checksum, echo_request, parse_echo_reply
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 
@@ -58,3 +58,37 @@ IP_HEADER_WITH_OPTIONS = bytes([0x46]) + bytes(23)
 ])
 def test_parse_echo_reply(packet, family, has_ip_header, expected):
     assert parse_echo_reply(packet, family, has_ip_header) == expected
+
+
+def test_replies_are_matched_by_sequence_identifier_and_source_late_and_foreign_ignored():
+    """Raw-socket matching: only a first reply, from the target, with our identifier, to a
+    request we sent counts; its RTT is receive time - that request's send time."""
+    clock = iter([1_000_000, 1_200_000]).__next__  # send times of sequences 10 and 11, ns
+    with socket.socket(V4, socket.SOCK_DGRAM) as sock:  # only its family is used
+        collector = ReplyCollector(sock, "192.0.2.7", True, identifier=77, count=2, clock=clock)
+        collector.sent_at.update({10: clock(), 11: clock()})
+
+        def arrive(ident: int, seq: int, source: str, at: int, kind: int = 0) -> None:
+            collector.match(IP_HEADER + _reply(kind, ident, seq), source, at)
+
+        arrive(77, 10, "192.0.2.8", 2_000_000)  # another host
+        arrive(78, 10, "192.0.2.7", 2_000_000)  # another pinger's identifier
+        arrive(77, 12, "192.0.2.7", 2_000_000)  # a request we never sent (an earlier round)
+        arrive(77, 10, "192.0.2.7", 2_000_000, kind=8)  # a request, not a reply
+        assert collector.rtts == {}
+        arrive(77, 11, "192.0.2.7", 3_200_000)
+        arrive(77, 11, "192.0.2.7", 9_000_000)  # duplicate: the first one counts
+        assert collector.rtts == {11: 2_000_000}
+        assert not collector.all_answered.is_set()
+        arrive(77, 10, "192.0.2.7", 4_000_000)
+        assert collector.rtts == {11: 2_000_000, 10: 3_000_000}
+        assert collector.all_answered.is_set()
+
+
+def test_datagram_sockets_match_without_the_identifier_the_kernel_rewrote():
+    with socket.socket(V6, socket.SOCK_DGRAM) as sock:
+        collector = ReplyCollector(sock, "fd77::2", False, identifier=1, count=1,
+                               clock=lambda: 0)
+        collector.sent_at[5] = 100
+        collector.match(_reply(129, 4242, 5), "fd77:0::2", 600)  # same address, other spelling
+        assert collector.rtts == {5: 500}
