@@ -1,4 +1,4 @@
-"""The echo message format: checksums, building requests, recognising replies."""
+"""ICMP echo: checksums, building requests, recognising replies and matching them to requests."""
 
 from __future__ import annotations
 
