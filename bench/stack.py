@@ -1,7 +1,7 @@
 """Outage -> phone with the shipped intervals: how long until InternetDown reaches the phone,
 and the resolved message after the link comes back.
 
-The real daemon (config/home-monitor.yml's latency settings: 15 s rounds, 5 pings, 1 s packet
+The real daemon (config/home-monitor.yml's latency settings: 15 s rounds, 5 pings, 2 s packet
 timeout) pings a host in a network namespace; Prometheus runs the repo's prometheus.yml (15 s
 scrapes and evaluation) and rules; Alertmanager the repo's routing (critical: 5 s group_wait,
 30 s group_interval) with the phone webhook pointed at a local sink. Only addresses and

@@ -17,6 +17,7 @@ CONFIG_ENV = "HOMEMON_CONFIG"
 DEFAULT_CONFIG_FILE = "home-monitor.yml"
 JOB_NAMES = ("latency", "bandwidth", "iperf", "aqi")
 AQI_PARALLEL_REQUESTS = 4  # the aqi job's concurrent requests (monitor/jobs/aqi.py)
+LATENCY_ROUND_MARGIN = 0.5  # seconds on top of a latency round's worst case (set-up, load)
 
 
 class ConfigError(Exception):
@@ -62,7 +63,7 @@ class PingTarget:
 class LatencyConfig:
     enabled: bool = True
     interval: Duration = bounded(Duration(15), positive=True)
-    # a round takes up to count x (packet_interval + packet_timeout) when a target is dead
+    # a round takes up to packet_timeout (DNS) + (count - 1) x packet_interval + packet_timeout
     timeout: Duration = bounded(Duration(15), positive=True)
     targets: list[PingTarget] = field(
         default_factory=lambda: [PingTarget("1.1.1.1"), PingTarget("8.8.8.8"),
@@ -80,12 +81,15 @@ class LatencyConfig:
         labels = [target.label for target in self.targets if target is not None]
         for label in sorted({lbl for lbl in labels if labels.count(lbl) > 1}):
             problems.append(("targets", f"two targets share the label {label!r}; give one a name"))
-        # DNS gets packet_timeout, then a silent target takes count x (interval + timeout)
-        worst = (self.count + 1) * self.packet_timeout + self.count * self.packet_interval
+        # DNS gets packet_timeout; the requests go out on a fixed schedule and the last one
+        # gets packet_timeout for its reply, answered or not
+        worst = (2 * self.packet_timeout + (self.count - 1) * self.packet_interval
+                 + LATENCY_ROUND_MARGIN)
         if self.timeout < worst:
-            problems.append(("timeout", f"must be at least (count + 1) x packet_timeout + count "
-                             f"x packet_interval = {worst:g} s, the length of a round in which "
-                             f"a target never answers; got {self.timeout:g} s"))
+            problems.append(("timeout", f"must be at least 2 x packet_timeout + (count - 1) x "
+                             f"packet_interval + {LATENCY_ROUND_MARGIN:g} s = {worst:g} s, the "
+                             f"length of a round in which a name resolves slowly and its host "
+                             f"never answers; got {self.timeout:g} s"))
         return problems
 
 

@@ -88,9 +88,13 @@ def test_target_label_and_internet_flag(target, label, internet):
 
 
 def test_timeout_shorter_than_a_dead_round_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"jobs.latency.timeout: must be at least .* = 13 s"):
+    # DNS 2 s + 4 x 200 ms between requests + 2 s for the last reply + 0.5 s margin
+    with pytest.raises(ConfigError, match=r"jobs.latency.timeout: must be at least .* = 5.3 s"):
         parse({"jobs": {"latency": {"count": 5, "packet_interval": "200ms",
-                                    "packet_timeout": "2s", "timeout": "10s"}}}, "test.yml")
+                                    "packet_timeout": "2s", "timeout": "5s"}}}, "test.yml")
+    assert parse({"jobs": {"latency": {"count": 5, "packet_interval": "200ms",
+                                       "packet_timeout": "2s", "timeout": "5.3s"}}},
+                 "test.yml").jobs.latency.timeout == 5.3
     assert parse({}, "test.yml").jobs.latency.validate() == []  # the defaults are consistent
 
 

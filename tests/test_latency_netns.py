@@ -54,6 +54,7 @@ def ground_truth() -> Iterator[dict[str, Any]]:
     with NetnsPair("lat") as pair:
         lab = LatencyLab(pair, addresses)
         try:
+            lab.wait_ipv6_ready()  # the v6 target is measured from the first request
             lab.ping_group_range(NOBODY_GID, NOBODY_GID)  # nobody may, root (gid 0) may not
             outputs: dict[str, Any] = {}
             with lab.responder("truth", profiles) as responder:
@@ -187,9 +188,10 @@ def test_no_icmp_permission_fails_the_job_and_the_daemon_keeps_running():
 
 
 OUTAGE_INTERVAL = 1.0
-# count x (packet_interval + packet_timeout): a dead round, short next to the interval, since
-# the first good round can start before the link is back (a round is a window, not an instant)
-OUTAGE_ROUND = 2 * (0.02 + 0.1)
+# (count - 1) x packet_interval + packet_timeout: a dead round, short next to the interval,
+# since the first good round can start before the link is back (a round is a window, not an
+# instant); plus 0.1 s for starting the round and scheduling on a loaded machine
+OUTAGE_ROUND = (2 - 1) * 0.02 + 0.1 + 0.1
 OUTAGE_LENGTH = 20.0
 
 
@@ -286,3 +288,54 @@ def test_names_are_resolved_per_round_and_a_hanging_dns_fails_only_its_target():
     # the hanging look-up neither delays the round nor keeps the process from exiting
     assert output["round_seconds"] < 2.0
     assert elapsed < 3.0, f"`once` took {elapsed:.1f} s (the resolver waits 3 s)"
+
+
+SILENT_COUNT = 5
+SILENT_PACKET_INTERVAL = 0.2
+SILENT_PACKET_TIMEOUT = 2.0
+
+
+def test_a_silent_target_ends_its_round_packet_timeout_after_the_last_request():
+    """The defaults (5 x 200 ms, 2 s): a host that never answers no longer makes the round
+    last count x (packet_interval + packet_timeout) = 11 s, but about
+    count x packet_interval + packet_timeout = 3 s, in both socket modes; a live target in the
+    same round is measured as usual."""
+    with NetnsPair("lats") as pair:
+        lab = LatencyLab(pair, ["10.77.1.1", "10.77.1.2", "10.77.2.1", "10.77.2.2"])
+        try:
+            lab.ping_group_range(NOBODY_GID, NOBODY_GID)
+            procs = {}
+            with lab.responder("silent", ["10.77.1.1:5:0:0", "10.77.2.1:5:0:0"]):
+                for mode in MODES:
+                    live, silent = (f"10.77.{MODES[mode]}.{n}" for n in (1, 2))
+                    config = lab.write_config(f"silent-{mode}.yml", {
+                        "timeout": "15s", "count": SILENT_COUNT,
+                        "packet_interval": f"{SILENT_PACKET_INTERVAL * 1000:g}ms",
+                        "packet_timeout": f"{SILENT_PACKET_TIMEOUT:g}s",
+                        "privileged": True if mode == "raw" else "auto",
+                        "targets": [{"host": live, "name": "live"},
+                                    {"host": silent, "name": "silent"}]})
+                    procs[mode] = lab.monitor_a(["once", "latency", "--config", str(config)],
+                                                as_nobody=mode == "unprivileged",
+                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                outputs = {}
+                for mode, proc in procs.items():
+                    stdout, stderr = proc.communicate(timeout=60)
+                    assert proc.returncode == 0, f"{mode}: {stdout}\n{stderr[-2000:]}"
+                    outputs[mode] = json.loads(stdout[stdout.index("{\n"):])
+        finally:
+            lab.close()
+    schedule = SILENT_COUNT * SILENT_PACKET_INTERVAL + SILENT_PACKET_TIMEOUT
+    for mode, output in outputs.items():
+        print(f"\n{mode}: round {output['round_seconds']} s with a silent target "
+              f"(count x packet_interval + packet_timeout = {schedule:g} s)")
+        assert output["socket"] == mode
+        targets = output["targets"]
+        assert (targets["silent"]["sent"], targets["silent"]["received"]) == (SILENT_COUNT, 0)
+        assert targets["silent"]["avg_ms"] is None
+        assert targets["live"]["received"] == SILENT_COUNT
+        assert 4 < targets["live"]["avg_ms"] < 50
+        # the last request leaves after (count - 1) x packet_interval, then packet_timeout;
+        # the extra second is slack for a loaded machine, far below the old 11 s
+        assert (SILENT_COUNT - 1) * SILENT_PACKET_INTERVAL + SILENT_PACKET_TIMEOUT \
+            <= output["round_seconds"] < schedule + 1.0

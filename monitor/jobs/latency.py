@@ -1,7 +1,8 @@
 """The latency job: ICMP echo to every target at once, RTT/jitter/loss, internet up/down.
 
-`measure()` resolves each target once, pings all of them concurrently with icmplib and returns
-the raw RTTs; `record()` turns them into metrics. The outage state (up/down edges, time spent
+`measure()` resolves each target once, pings all of them concurrently on a fixed schedule
+(`monitor.icmp_echo`: requests are sent without waiting for replies) and returns the raw RTTs;
+`record()` turns them into metrics. The outage state (up/down edges, time spent
 down) lives in the job object, i.e. in the daemon, so an outage shorter than a Prometheus
 scrape interval is still counted.
 """
@@ -19,11 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from icmplib import async_ping
-from icmplib.exceptions import ICMPLibError
-
 from monitor.config import LatencyConfig, PingTarget
 from monitor.icmp import resolve_privileged
+from monitor.icmp_echo import echo_round
 from monitor.jobs.base import JobEnv
 from monitor.logs import event
 from monitor.metrics import LatencyMetrics
@@ -214,10 +213,11 @@ async def _ping_one(target: PingTarget, lookup: asyncio.Task[str], config: Laten
         error = f"does not resolve: {exc}"
     if address is not None:
         try:
-            host = await async_ping(address, count=config.count, interval=config.packet_interval,
-                                    timeout=config.packet_timeout, privileged=privileged)
-            rtts = [rtt / 1000 for rtt in host.rtts]  # raw list: no rounding, no 0.0 stand-in
-        except (ICMPLibError, OSError) as exc:
+            echoes = await echo_round(address, count=config.count,
+                                      interval=config.packet_interval,
+                                      timeout=config.packet_timeout, privileged=privileged)
+            rtts = echoes.rtts
+        except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"
     # every request we meant to send counts, also the ones a dead route refused
     return TargetResult(target.label, target.host, address, target.counts_for_internet,
@@ -228,8 +228,8 @@ async def _round(targets: Sequence[PingTarget], config: LatencyConfig,
                  privileged: bool) -> list[TargetResult]:
     """Each distinct host is resolved once; each target pings as soon as its address is known.
 
-    async_multiping would re-raise one target's socket error for the whole round (it calls
-    task.result() on every task), so this gathers icmplib's async_ping per target instead.
+    A target's round lasts at most packet_timeout (DNS) + (count - 1) x packet_interval +
+    packet_timeout, whether it answers or not; a socket error stays with its target.
     """
     lookups = {host: asyncio.ensure_future(asyncio.wait_for(_resolve(host), config.packet_timeout))
                for host in dict.fromkeys(target.host for target in targets)}

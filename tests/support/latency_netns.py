@@ -45,6 +45,19 @@ class LatencyLab:
     def close(self) -> None:
         shutil.rmtree(self.shared, ignore_errors=True)
 
+    def wait_ipv6_ready(self, timeout: float = 10.0) -> None:
+        """Wait until no IPv6 address in either namespace is tentative. The veth's link-local
+        addresses go through duplicate address detection (~1-2 s after link-up); until then
+        neighbour discovery stalls and every echo request sent meanwhile waits in the kernel's
+        queue — a fixed-schedule pinger would report that wait as RTT."""
+        show = ["ip", "-6", "addr", "show", "tentative"]
+
+        def settled() -> bool:
+            return not any(run(show).stdout.strip()
+                           for run in (self.pair.run_a, self.pair.run_b))
+
+        wait_until(settled, timeout, what="IPv6 duplicate address detection")
+
     def ping_group_range(self, low: int, high: int) -> None:
         self.pair.sysctl("a", f"net.ipv4.ping_group_range={low} {high}")
 
