@@ -34,7 +34,7 @@ def main() -> int:
     fired, resolved = [], []
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as home, \
             alert_path("bst", Path(home), Timing()) as stack:
-        print("shipped timing: ping rounds 15 s (5 x 1 s timeout), scrape/eval 15 s, "
+        print("shipped timing: ping rounds 15 s (5 pings, 2 s packet timeout), scrape/eval 15 s, "
               "critical group_wait 5 s / group_interval 30 s", flush=True)
         stack.wait_internet_up(timeout=180)
         for run in range(1, args.runs + 1):
