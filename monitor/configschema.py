@@ -11,6 +11,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -23,6 +24,13 @@ class Duration(float):
 
 class ByteSize(int):
     """Bytes, written in the config as '200MB', '50GB' or a plain number."""
+
+
+# unit type -> (parser of its text form, plain numbers it also accepts)
+_UNIT_PARSERS: dict[type, tuple[Callable[[str], float], tuple[type, ...]]] = {
+    Duration: (parse_duration, (int, float)),
+    ByteSize: (parse_size, (int,)),
+}
 
 
 class Problems(list[str]):
@@ -119,22 +127,13 @@ def convert(kind: Any, value: Any, path: str, problems: Problems) -> Any:
 
 def _convert_scalar(kind: Any, value: Any, path: str, problems: Problems) -> Any:
     expected = f"expected {_type_name(kind)}, got {_describe(value)}"
-    if kind is Duration:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-            return Duration(value)
+    if kind in _UNIT_PARSERS:
+        parse_text, numbers = _UNIT_PARSERS[kind]
+        if isinstance(value, numbers) and not isinstance(value, bool) and value >= 0:
+            return kind(value)
         if isinstance(value, str):
             try:
-                return Duration(parse_duration(value))
-            except ValueError:
-                pass
-        problems.add(path, expected)
-        return None
-    if kind is ByteSize:
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return ByteSize(value)
-        if isinstance(value, str):
-            try:
-                return ByteSize(parse_size(value))
+                return kind(parse_text(value))
             except ValueError:
                 pass
         problems.add(path, expected)
