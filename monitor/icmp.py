@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
+import socket
 from typing import Literal
 
-from icmplib import ICMPv4Socket
-from icmplib.exceptions import SocketPermissionError
-
-log = logging.getLogger("monitor.icmp")
+from monitor.icmp_echo import open_socket
 
 NO_ICMP_MESSAGE = (
     "cannot send ICMP: unprivileged ping sockets are not allowed for this group "
@@ -24,14 +21,15 @@ class IcmpUnavailable(RuntimeError):
 
 def _can_open(privileged: bool) -> bool:
     try:
-        ICMPv4Socket(privileged=privileged).close()
-    except SocketPermissionError:
+        open_socket(socket.AF_INET, privileged).close()
+    except PermissionError:
         return False
     return True
 
 
 def resolve_privileged(mode: Literal["auto", True, False]) -> bool:
-    """The `privileged` flag for icmplib. `auto` prefers the unprivileged datagram socket.
+    """Raw sockets (True) or datagram ones (False)? `auto` prefers the unprivileged datagram
+    socket.
 
     Raises IcmpUnavailable (naming ping_group_range and CAP_NET_RAW) if the mode cannot work.
     """

@@ -6,6 +6,7 @@ echoes (which a saturated link produces) do not swing it, yet a standing queue s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Literal
 
+from monitor.icmp_echo import echo_round
 from monitor.logs import event
 
 log = logging.getLogger("monitor.jobs.bandwidth")
@@ -27,18 +29,14 @@ class LoadedRttProbe:
     """Pings `host` every PING_INTERVAL while a `with probe.during(direction)` block runs."""
 
     def __init__(self, host: str, privileged: bool) -> None:
-        import icmplib  # noqa: PLC0415 - imported only when the job runs
-
-        self._icmplib = icmplib
         self.host = host
         self.privileged = privileged
-        self.address = host if icmplib.is_ipv4_address(host) or icmplib.is_ipv6_address(host) \
-            else icmplib.resolve(host)[0]
+        self.address = first_address(host)
 
     def ping_once(self) -> float | None:
-        reply = self._icmplib.ping(self.address, count=1, timeout=PING_TIMEOUT,
-                                   privileged=self.privileged)
-        return reply.avg_rtt / 1000 if reply.is_alive else None
+        result = asyncio.run(echo_round(self.address, count=1, interval=0, timeout=PING_TIMEOUT,
+                                        privileged=self.privileged))
+        return result.rtts[0] if result.rtts else None
 
     def idle(self, count: int = 5) -> float | None:
         """Median RTT before the load: the baseline the loaded figure is compared with."""
@@ -76,6 +74,13 @@ class LoadedRttProbe:
             thread.join(PING_TIMEOUT + 1)
             if rtts:
                 results[direction] = statistics.median(rtts)
+
+
+def first_address(host: str) -> str:
+    """The host's first IPv4 address, else its first IPv6 one (as the latency job picks)."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    addresses = [str(info[4][0]) for info in infos]
+    return next((a for a in addresses if ":" not in a), addresses[0])
 
 
 def make_probe(targets: list[object], privileged_mode: Literal["auto", True, False]
