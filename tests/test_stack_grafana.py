@@ -11,10 +11,14 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from monitor.outages import Outage, RecentOutages, RecentOutagesCollector, local_iso
 from tests.support.procs import prom_query, prometheus, wait_until
 from tests.support.stack_configs import DASHBOARDS, REPO, load_yaml, panels, substitute
 
@@ -231,17 +235,14 @@ def test_every_promql_expression_parses_with_concrete_variable_values(tmp_path: 
 # --- the outage list and lengths, on a real Prometheus ------------------------------------------
 
 class Exposition:
-    """Serves whatever text it holds as a Prometheus scrape target on loopback."""
+    """Serves a registry as a Prometheus scrape target on loopback, as the daemon's /metrics."""
 
-    def __init__(self) -> None:
-        self.text = ""
-        owner = self
-
+    def __init__(self, registry: CollectorRegistry) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                body = owner.text.encode()
+                body = generate_latest(registry)
                 self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -253,24 +254,37 @@ class Exposition:
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
-def outage_line(start: str, end: str, seconds: float, probe: str = "") -> str:
-    labels = (f'probe="{probe}",' if probe else "") + f'start="{start}",end="{end}"'
-    return f"homemon_internet_recent_outage_seconds{{{labels}}} {seconds}\n"
+
+def outage_log() -> tuple[RecentOutages, Exposition]:
+    registry = CollectorRegistry()
+    outages = RecentOutages()
+    RecentOutagesCollector(outages, registry)
+    return outages, Exposition(registry)
+
+
+def edges(outage: Outage) -> tuple[str, str]:
+    return local_iso(outage.start), local_iso(outage.end)
 
 
 def test_outage_table_and_lengths_show_each_outage_once(tmp_path: Path) -> None:
+    """The daemon's own outage collector, scraped by a real Prometheus; a second box labelled
+    probe="kitchen" as a central store would see it."""
     dashboard = load("internet.json")
     table = panel_by_title(dashboard, "Outages (start, end, duration)")["targets"][0]["expr"]
     lengths = panel_by_title(dashboard, "Outage lengths")["targets"][0]["expr"]
-    first = outage_line("2026-12-01T02:13:05+01:00", "2026-12-01T02:14:35+01:00", 90)
-    second = outage_line("2026-12-01T03:00:00+01:00", "2026-12-01T03:00:12+01:00", 12)
-    elsewhere = outage_line("2026-12-01T04:00:00+01:00", "2026-12-01T04:01:00+01:00", 60,
-                            probe="kitchen")
-    target = Exposition()
-    config = {"global": {"scrape_interval": "1s"}, "scrape_configs": [{
-        "job_name": "home-monitor", "honor_labels": True, "scrape_interval": "1s",
-        "static_configs": [{"targets": [target.address]}]}]}
+    now = float(round(time.time()))  # whole seconds: the labels and lengths are exact
+    first, second, theirs = Outage(now - 600, now - 510), Outage(now - 30, now - 18), \
+        Outage(now - 200, now - 140)
+    (home, home_target), (kitchen, kitchen_target) = outage_log(), outage_log()
+    config = {"global": {"scrape_interval": "1s"}, "scrape_configs": [
+        {"job_name": "home-monitor", "honor_labels": True, "scrape_interval": "1s",
+         "static_configs": [{"targets": [home_target.address]},
+                            {"targets": [kitchen_target.address],
+                             "labels": {"probe": "kitchen"}}]}]}
 
     def run(expr: str, probe: str = ".*") -> dict[tuple[str, str], float]:
         result = prom_query(url, expr.replace("$__range", "1h").replace("$__interval", "3s")
@@ -280,18 +294,19 @@ def test_outage_table_and_lengths_show_each_outage_once(tmp_path: Path) -> None:
 
     try:
         with prometheus(tmp_path, config) as url:
-            target.text = first
+            home.add(first.start, first.end)
             wait_until(lambda: run(lengths), 30, what="the first outage scraped")
-            assert run(table) == {("2026-12-01T02:13:05+01:00", "2026-12-01T02:14:35+01:00"): 90}
+            assert run(table) == {edges(first): first.seconds}
             wait_until(lambda: not run(lengths), 30, what="its point to pass")
-            target.text = first + second + elsewhere
+            home.add(second.start, second.end)
+            kitchen.add(theirs.start, theirs.end)
             new = wait_until(lambda: run(lengths, ""), 30, what="the second outage")
-            assert new == {("2026-12-01T03:00:00+01:00", "2026-12-01T03:00:12+01:00"): 12}
-            assert len(run(table)) == 3  # All: every site
-            assert set(run(table, "")) == {key for key in run(table) if "04:00" not in key[0]}
-            assert run(table, "kitchen") == {
-                ("2026-12-01T04:00:00+01:00", "2026-12-01T04:01:00+01:00"): 60}
+            assert new == {edges(second): second.seconds}  # only the new one, only here
+            assert run(table) == {edges(first): first.seconds, edges(second): second.seconds,
+                                  edges(theirs): theirs.seconds}  # All: every site
+            assert set(run(table, "")) == {edges(first), edges(second)}  # the local box
+            assert run(table, "kitchen") == {edges(theirs): theirs.seconds}
             assert run(table, "nowhere") == {}
     finally:
-        target.server.shutdown()
-        target.server.server_close()
+        home_target.close()
+        kitchen_target.close()
