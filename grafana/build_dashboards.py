@@ -118,10 +118,13 @@ def _add_matcher(braces: str) -> str:
 
 
 def target(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False,
-           fmt: str = "time_series", datasource: dict[str, str] = PROM) -> dict[str, Any]:
+           fmt: str = "time_series", datasource: dict[str, str] = PROM,
+           min_step: str = "") -> dict[str, Any]:
     if datasource is PROM:
         expr = with_probe(expr)
     query: dict[str, Any] = {"datasource": datasource, "refId": ref, "expr": expr}
+    if min_step:  # the query's "Min step": Grafana's scrape interval for $__rate_interval
+        query["interval"] = min_step
     if datasource is PROM:
         query.update(legendFormat=legend or "__auto", format=fmt, instant=instant,
                      range=not instant)
@@ -608,14 +611,16 @@ def logs() -> dict[str, Any]:
 
 # cAdvisor stamps each sample with its housekeeping time, not the scrape's: with the compose
 # flags (30 s, dynamic up to 60 s, plus cAdvisor's jitter of up to 100 %) samples can be 120 s
-# apart. A panel "min interval" of 1m makes Grafana's $__rate_interval at least 4 x 1m = 240 s,
-# so every rate window holds two samples (tests/test_stack_logs.py derives this from the flags).
-CADVISOR_MIN_INTERVAL = "1m"
+# apart. A query "Min step" of 1m is what Grafana then takes as the scrape interval:
+# $__rate_interval = max($__interval + 1m, 4 x 1m) >= 240 s, so every rate window holds two
+# samples (tests/test_stack_logs.py derives this from the flags). A panel's min interval
+# would not do: it raises $__interval but leaves the datasource's 15 s in that formula.
+CADVISOR_MIN_STEP = "1m"
 
 
 def containers() -> dict[str, Any]:
     named = 'name=~".+"'
-    every = CADVISOR_MIN_INTERVAL
+    step = CADVISOR_MIN_STEP
     panels = [
         (panel("table", "Scrape targets", [target("up", instant=True, fmt="table")],
                description="Every target Prometheus scrapes: 1 up, 0 down.",
@@ -633,26 +638,26 @@ def containers() -> dict[str, Any]:
          12, 8),
         (timeseries("CPU", [target(
             f"sum by (name) (rate(container_cpu_usage_seconds_total{{{named}}}"
-            "[$__rate_interval]))", "{{name}}")], unit="short", interval=every,
+            "[$__rate_interval]))", "{{name}}", min_step=step)], unit="short",
             description="CPU cores used per container.", calcs=["mean", "max"]), 12, 9),
         (timeseries("Memory (working set)", [target(
             f"sum by (name) (container_memory_working_set_bytes{{{named}}})", "{{name}}")],
             unit="bytes", calcs=["mean", "max"]), 12, 9),
         (timeseries("Network received", [target(
             f"sum by (name) (rate(container_network_receive_bytes_total{{{named}}}"
-            "[$__rate_interval]))", "{{name}}")], unit="Bps", interval=every), 12, 8),
+            "[$__rate_interval]))", "{{name}}", min_step=step)], unit="Bps"), 12, 8),
         (timeseries("Network sent", [target(
             f"sum by (name) (rate(container_network_transmit_bytes_total{{{named}}}"
-            "[$__rate_interval]))", "{{name}}")], unit="Bps", interval=every), 12, 8),
+            "[$__rate_interval]))", "{{name}}", min_step=step)], unit="Bps"), 12, 8),
         (timeseries("Disk reads and writes", [
             target(f"sum by (name) (rate(container_fs_reads_bytes_total{{{named}}}"
-                   "[$__rate_interval]))", "{{name}} read"),
+                   "[$__rate_interval]))", "{{name}} read", min_step=step),
             target(f"sum by (name) (rate(container_fs_writes_bytes_total{{{named}}}"
-                   "[$__rate_interval]))", "{{name}} write", "B")], unit="Bps", interval=every),
+                   "[$__rate_interval]))", "{{name}} write", "B", min_step=step)], unit="Bps"),
          12, 8),
         (timeseries("Out-of-memory kills", [target(
             f"sum by (name) (increase(container_oom_events_total{{{named}}}"
-            "[$__rate_interval]))", "{{name}}")], points=True, interval=every), 12, 8),
+            "[$__rate_interval]))", "{{name}}", min_step=step)], points=True), 12, 8),
     ]
     return dashboard("homemon-containers", "Containers", panels, time_from="now-6h",
                      description="Resource use of the stack's containers, from cAdvisor.")
