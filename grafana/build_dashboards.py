@@ -274,9 +274,11 @@ def internet() -> dict[str, Any]:
         (stat("Jitter (last round)", f"avg(homemon_ping_jitter_seconds{{{sel}}})",
               unit="s"), 4, 5),
         (panel("state-timeline", "Outage timeline",
-               [target("homemon_internet_up", "internet"),
-                target(f"homemon_ping_up{{{sel}}}", "{{target}}", "B")],
-               description="Green: answered; red: no reply in that round.",
+               [target("homemon_internet_up", "internet {{probe}}"),
+                target(f"homemon_ping_up{{{sel}}}", "{{target}} {{probe}}", "B")],
+               description="Green: answered; red: no reply in that round. The exact edges of "
+               "each outage are in the list below; red marks on every panel show the same "
+               "down time.",
                defaults={"mappings": UP_DOWN, "thresholds": {"mode": "absolute", "steps": [
                    {"color": "red", "value": None}, {"color": "green", "value": 1}]}},
                options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
