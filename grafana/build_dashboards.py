@@ -560,7 +560,7 @@ def air() -> dict[str, Any]:
 # --- Logs (Loki) -----------------------------------------------------------------------------
 
 # Loki's detected_level: set at ingestion from the JSON `level` field (warning -> warn), so
-# filtering by level needs no parser. Loki: pkg/distributor/level_detection.go.
+# filtering by level needs no parser. Loki v3.7.6: pkg/distributor/field_detection.go.
 LEVELS = ["debug", "info", "warn", "error", "critical"]
 SERVICES = ["prometheus", "alertmanager", "grafana", "loki", "alloy", "cadvisor"]
 

@@ -259,7 +259,7 @@ def matches_empty(operator: str, value: str) -> bool:
 def loki_accepts(selector: list[tuple[str, str, str]]) -> bool:
     """Loki's rule: at least one matcher that does not match the empty string.
 
-    pkg/logql/syntax/parser.go validateMatchers -> util.SplitFiltersAndMatchers ("queries
+    pkg/logql/syntax/parser.go validateMatchers -> pkg/util/matchers.go (v3.7.6) ("queries
     require at least one regexp or equality matcher that does not have an empty-compatible
     value. For instance, app=~".*" does not meet this requirement, but app=~".+" will").
     """
@@ -371,7 +371,7 @@ def test_level_variable_offers_lokis_detected_levels_including_critical() -> Non
     dashboard = json.loads(LOGS_DASHBOARD.read_text(encoding="utf-8"))
     level = next(var for var in dashboard["templating"]["list"] if var["name"] == "level")
     values = level["query"].split(",")
-    # Loki pkg/distributor/level_detection.go: the values detected_level can take
+    # Loki v3.7.6 pkg/distributor/field_detection.go: the values detected_level can take
     assert set(values) <= {"trace", "debug", "info", "warn", "error", "critical", "fatal",
                            "unknown"}
     assert {"debug", "info", "warn", "error", "critical"} <= set(values)
