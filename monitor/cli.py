@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config is None:
         return EXIT_CONFIG
     if args.command == "check-config":
-        enabled = [name for name in JOB_NAMES if config.job(name).enabled]
+        enabled = [name for name, job in config.job_configs().items() if job.enabled]
         print(f"{config.source}: ok (jobs enabled: {', '.join(enabled) or 'none'})")
         return 0
     from monitor import logs
@@ -70,13 +70,13 @@ def _once(config: Config, name: str) -> int:
     from pathlib import Path
 
     from monitor.jobs import build_job
-    from monitor.jobs.base import JobEnv, close, on_start
+    from monitor.jobs.base import JobEnv
     from monitor.metrics import Metrics
     from monitor.runner import JobRunner
 
     job_config = config.job(name)
     job_config.enabled = True
-    problems = job_config.validate() if hasattr(job_config, "validate") else []
+    problems = job_config.validate()
     if problems:
         for key, message in problems:
             print(f"{config.source}: jobs.{name}.{key}: {message}", file=sys.stderr)
@@ -85,13 +85,13 @@ def _once(config: Config, name: str) -> int:
     env = JobEnv(config, metrics, Path(config.state_dir))
     env.state_dir.mkdir(parents=True, exist_ok=True)
     job = build_job(name, env)
-    on_start(job)
+    job.on_start()
     runner = JobRunner(job, metrics, interval=job_config.interval, timeout=job_config.timeout,
                        link_lock=threading.Lock(), shutdown=env.shutdown)
     try:
         outcome = runner.run_once()
     finally:
-        close(job)
+        job.close()
     print(json.dumps({"job": name, "result": outcome.result,
                       "duration_seconds": round(outcome.duration, 3),
                       "error": outcome.error, **outcome.summary}, indent=2, default=str))

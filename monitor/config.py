@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -15,7 +15,6 @@ from monitor.configschema import ByteSize, Duration, Problems, bounded, convert_
 DEFAULT_PORT = 10132
 CONFIG_ENV = "HOMEMON_CONFIG"
 DEFAULT_CONFIG_FILE = "home-monitor.yml"
-JOB_NAMES = ("latency", "bandwidth", "iperf", "aqi")
 AQI_PARALLEL_REQUESTS = 4  # the aqi job's concurrent requests (monitor/jobs/aqi.py)
 LATENCY_ROUND_MARGIN = 0.5  # seconds on top of a latency round's worst case (set-up, load)
 
@@ -26,6 +25,28 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+# --- what every job has --------------------------------------------------------------------
+
+
+@dataclass
+class JobConfig:
+    """The part of a job's config the daemon reads: whether it runs, how often, how long at most.
+
+    A job's config class subclasses this (redeclaring a field changes only its default) and is
+    one field of `JobsConfig`; the field's name is the job's name and its key under `jobs:`.
+    """
+
+    enabled: bool = True
+    interval: Duration = bounded(Duration(60), positive=True)
+    timeout: Duration = bounded(Duration(30), positive=True)
+    # the module with `build(env) -> Job`; None: monitor.jobs.<the job's name>
+    module: ClassVar[str | None] = None
+
+    def validate(self) -> list[tuple[str, str]]:
+        """Problems as (key, message); the loader prefixes the file and `jobs.<name>.`."""
+        return []
 
 
 # --- latency -------------------------------------------------------------------------------
@@ -60,7 +81,7 @@ class PingTarget:
 
 
 @dataclass
-class LatencyConfig:
+class LatencyConfig(JobConfig):
     enabled: bool = True
     interval: Duration = bounded(Duration(15), positive=True)
     # a round takes up to packet_timeout (DNS) + (count - 1) x packet_interval + packet_timeout
@@ -122,7 +143,7 @@ class PlanConfig:
 
 
 @dataclass
-class BandwidthConfig:
+class BandwidthConfig(JobConfig):
     enabled: bool = True
     interval: Duration = bounded(Duration(3600), positive=True)
     timeout: Duration = bounded(Duration(120), positive=True)
@@ -161,7 +182,7 @@ class Ec2Config:
 
 
 @dataclass
-class IperfConfig:
+class IperfConfig(JobConfig):
     enabled: bool = False
     interval: Duration = bounded(Duration(6 * 3600), positive=True)
     timeout: Duration = bounded(Duration(600), positive=True)
@@ -211,7 +232,7 @@ class LocalSensorConfig:
 
 
 @dataclass
-class AqiConfig:
+class AqiConfig(JobConfig):
     enabled: bool = False
     interval: Duration = bounded(Duration(300), positive=True)
     timeout: Duration = bounded(Duration(60), positive=True)
@@ -252,6 +273,8 @@ class AqiConfig:
 
 @dataclass
 class JobsConfig:
+    """The job registry: one field per job, named as the job, typed with its config class."""
+
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     bandwidth: BandwidthConfig = field(default_factory=BandwidthConfig)
     iperf: IperfConfig = field(default_factory=IperfConfig)
@@ -283,8 +306,21 @@ class Config:
     def listen_address(self) -> tuple[str, int]:
         return split_listen(self.listen)
 
-    def job(self, name: str) -> Any:
-        return getattr(self.jobs, name)
+    def job(self, name: str) -> JobConfig:
+        """The config of the job `name`; KeyError for a name that is no job."""
+        return self.job_configs()[name]
+
+    def job_configs(self) -> dict[str, JobConfig]:
+        """Every job's config by name, in registry order (enabled or not)."""
+        return job_configs(self.jobs)
+
+
+def job_configs(jobs: JobsConfig) -> dict[str, JobConfig]:
+    found = {f.name: getattr(jobs, f.name) for f in fields(jobs)}
+    return {name: config for name, config in found.items() if isinstance(config, JobConfig)}
+
+
+JOB_NAMES = tuple(job_configs(JobsConfig()))  # the built-in jobs, for `once JOB`
 
 
 def split_listen(text: str) -> tuple[str, int]:
@@ -316,8 +352,9 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def parse(data: Any, source: str) -> Config:
-    """Validate already-parsed YAML data; raises ConfigError naming `source` and key paths."""
+def parse(data: Any, source: str, kind: type[Config] = Config) -> Config:
+    """Validate already-parsed YAML data; raises ConfigError naming `source` and key paths.
+    `kind` is Config or a subclass with more jobs (tests register a job that way)."""
     problems = Problems()
     if data is None:
         problems.add("", "the file is empty; expected a mapping with keys such as listen, jobs")
@@ -325,7 +362,7 @@ def parse(data: Any, source: str) -> Config:
         problems.add("", f"expected a mapping at the top level, got a {type(data).__name__}")
     if problems:
         raise ConfigError([f"{source}: {problem}" for problem in problems])
-    config = convert_dataclass(Config, data, "", problems)
+    config = convert_dataclass(kind, data, "", problems)
     if problems or config is None:
         raise ConfigError([f"{source}: {problem}" for problem in problems])
     config.source = source

@@ -19,9 +19,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from monitor import __version__
-from monitor.config import JOB_NAMES, Config
+from monitor.config import Config
 from monitor.jobs import build_job
-from monitor.jobs.base import Job, JobEnv, close, on_start, periodic_tasks
+from monitor.jobs.base import Job, JobEnv
 from monitor.logs import event
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
@@ -46,8 +46,8 @@ class Daemon:
         self.env = JobEnv(config, self.metrics, self.state_dir, self.shutdown)
         link_lock = threading.Lock()
         self.runners: list[JobRunner] = []
-        for name in JOB_NAMES:
-            job_config = config.job(name)
+        job_configs = config.job_configs()
+        for name, job_config in job_configs.items():
             if not job_config.enabled:
                 continue
             job = jobs[name] if jobs and name in jobs else build_job(name, self.env)
@@ -55,7 +55,7 @@ class Daemon:
                 job, self.metrics, interval=job_config.interval,
                 timeout=job_config.timeout, link_lock=link_lock, shutdown=self.shutdown))
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=2 * len(JOB_NAMES) + 2)},
+            executors={"default": ThreadPoolExecutor(max_workers=2 * len(job_configs) + 2)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone="UTC")
         handler = make_handler(self.metrics.registry, self.runners, self.health)
         self.server = MetricsServer(config.listen_address, handler)
@@ -73,11 +73,11 @@ class Daemon:
         self.server.start()
         now = datetime.now().astimezone()
         for runner in self.runners:
-            on_start(runner.job)
+            runner.job.on_start()
             offset = random.uniform(0, min(MAX_START_OFFSET, runner.interval / 4))
             first = now + timedelta(seconds=FIRST_RUN_DELAY + offset)
             self._schedule(runner.name, runner.interval, runner.run_once, first)
-            for task in periodic_tasks(runner.job):
+            for task in runner.job.periodic():
                 self._schedule(f"{runner.name}-{task.name}", task.interval, task.func,
                                now + timedelta(seconds=task.interval))
         self.scheduler.start()
@@ -104,7 +104,7 @@ class Daemon:
         for runner in self.runners:
             runner.join(max(0.0, deadline - time.monotonic()))
         for runner in self.runners:
-            close(runner.job)
+            runner.job.close()
         self.server.stop()
         event(log, logging.INFO, "home-monitor stopped")
 

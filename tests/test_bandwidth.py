@@ -15,7 +15,7 @@ from monitor.jobs.bandwidth_budget import UsageStore, current_month
 from monitor.jobs.bandwidth_http import is_stable, rate_after_warmup, server_label
 from monitor.jobs.bandwidth_model import BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth_speedtest import _PatternReader
-from monitor.jobs.base import JobEnv, JobSkipped
+from monitor.jobs.base import JobSkipped
 from monitor.metrics import Metrics
 
 
@@ -111,7 +111,8 @@ def make_job(tmp_path: Path, backend, **bandwidth) -> tuple[BandwidthJob, Metric
     config = parse({"jobs": {"latency": {"targets": [{"host": "10.0.0.1"}]},  # not internet
                              "bandwidth": bandwidth}}, "test.yml")
     metrics = Metrics(CollectorRegistry())
-    return BandwidthJob(JobEnv(config, metrics, tmp_path), backend), metrics
+    return BandwidthJob(config.jobs.bandwidth, metrics.bandwidth, state_dir=tmp_path,
+                        rtt_targets=config.jobs.latency.targets, backend=backend), metrics
 
 
 def test_failed_test_charges_its_bytes_and_the_budget_then_skips(tmp_path: Path):

@@ -31,7 +31,7 @@ from monitor.jobs.aqi_sources import (
     parse_records,
 )
 from monitor.jobs.aqi_state import MEAN_SIZES, RunningMeans
-from monitor.jobs.base import JobEnv, JobSkipped
+from monitor.jobs.base import Job, JobEnv, JobSkipped
 from monitor.jobs.indices import SCALE_WINDOW, daqi_band, overall_index
 from monitor.logs import event
 from monitor.metrics import AqiMetrics
@@ -115,7 +115,7 @@ class Backoff:
         self.until.pop(key, None)
 
 
-class AqiJob:
+class AqiJob(Job):
     name = "aqi"
     uses_link = False
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Protocol
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
-from monitor.config import BandwidthConfig
+from monitor.config import BandwidthConfig, PingTarget
 from monitor.jobs.bandwidth_budget import UsageStore
 from monitor.jobs.bandwidth_model import DIRECTIONS, BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth_rtt import LoadedRttProbe, make_probe
-from monitor.jobs.base import JobEnv, JobSkipped
+from monitor.jobs.base import Job, JobEnv, JobSkipped
 from monitor.logs import event
 from monitor.metrics import BandwidthMetrics
 
@@ -85,19 +87,25 @@ def summary(result: BandwidthResult, tally: ByteTally) -> dict[str, Any]:
     }
 
 
-class BandwidthJob:
+class BandwidthJob(Job):
     name = "bandwidth"
     uses_link = True
 
-    def __init__(self, env: JobEnv, backend: Backend | None = None) -> None:
-        self.env = env
-        self.config: BandwidthConfig = env.config.jobs.bandwidth
-        self.metrics = env.metrics.bandwidth
-        self.backend = backend or make_backend(self.config)
-        self.usage = UsageStore(env.state_dir / USAGE_FILE)
+    def __init__(self, config: BandwidthConfig, metrics: BandwidthMetrics, *, state_dir: Path,
+                 rtt_targets: Sequence[PingTarget] = (),
+                 icmp_mode: Literal["auto", True, False] = "auto",
+                 backend: Backend | None = None) -> None:
+        """`rtt_targets`/`icmp_mode`: what loaded RTT pings (the first internet target) and
+        how; the daemon passes the latency job's targets and socket mode."""
+        self.config = config
+        self.metrics = metrics
+        self.rtt_targets = list(rtt_targets)
+        self.icmp_mode = icmp_mode
+        self.backend = backend or make_backend(config)
+        self.usage = UsageStore(state_dir / USAGE_FILE)
         for direction in DIRECTIONS:
             self.metrics.bytes.labels(direction=direction)
-        set_plan(self.config, self.metrics)
+        set_plan(config, metrics)
 
     def _check_budget(self) -> None:
         budget = self.config.monthly_data_budget
@@ -108,8 +116,7 @@ class BandwidthJob:
             raise JobSkipped(f"monthly data budget used up: {used} of {budget} bytes this month")
 
     def _probe(self) -> LoadedRttProbe | None:
-        latency = self.env.config.jobs.latency
-        return make_probe(latency.targets, latency.privileged)
+        return make_probe(self.rtt_targets, self.icmp_mode)
 
     def run(self, stop: threading.Event) -> dict[str, Any]:
         self._check_budget()
@@ -149,4 +156,6 @@ class BandwidthJob:
 
 
 def build(env: JobEnv) -> BandwidthJob:
-    return BandwidthJob(env)
+    latency = env.config.jobs.latency  # loaded RTT pings what the latency job pings, the same way
+    return BandwidthJob(env.config.jobs.bandwidth, env.metrics.bandwidth, state_dir=env.state_dir,
+                        rtt_targets=latency.targets, icmp_mode=latency.privileged)

@@ -13,9 +13,10 @@ import socket
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
+from monitor.config import PingTarget
 from monitor.icmp_echo import echo_round
 from monitor.logs import event
 
@@ -83,13 +84,13 @@ def first_address(host: str) -> str:
     return next((a for a in addresses if ":" not in a), addresses[0])
 
 
-def make_probe(targets: list[object], privileged_mode: Literal["auto", True, False]
+def make_probe(targets: Sequence[PingTarget], privileged_mode: Literal["auto", True, False]
                ) -> LoadedRttProbe | None:
     """A probe for the latency job's first internet target, or None (with a log line) when
     there is none or ICMP is not allowed: the throughput test runs without loaded RTT."""
     from monitor.icmp import IcmpUnavailable, resolve_privileged  # noqa: PLC0415
 
-    host = next((t.host for t in targets if t.counts_for_internet), None)  # type: ignore[attr-defined]
+    host = next((t.host for t in targets if t.counts_for_internet), None)
     if host is None:
         event(log, logging.INFO, "no internet target in jobs.latency.targets; "
               "bandwidth tests run without loaded RTT")

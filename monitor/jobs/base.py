@@ -1,9 +1,15 @@
-"""What every job looks like to the daemon."""
+"""What every job looks like to the daemon: the Job Protocol and what a job is built with.
+
+Each job module has one constructor for the daemon, `build(env: JobEnv) -> Job`. It is the
+only code that reads `env`: it hands the job class its own config, its metrics and anything it
+needs from elsewhere (another job's config included) as explicit arguments.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,9 +22,13 @@ class JobSkipped(Exception):
     """Raised by a job that decided not to run (e.g. the data budget is used up)."""
 
 
+class Aborted(Exception):
+    """The job was told to stop (its run timed out or the daemon is shutting down)."""
+
+
 @dataclass
 class JobEnv:
-    """What a job is built with: the whole config, the metrics and a place for state."""
+    """What `build(env)` gets: the whole config, the metrics, a place for state, shutdown."""
 
     config: Config
     metrics: Metrics
@@ -36,8 +46,10 @@ class Periodic:
 
 
 class Job(Protocol):
-    name: str
-    uses_link: bool  # saturates the link: bandwidth and iperf never overlap
+    """A job class subclasses this Protocol, so the optional hooks default to doing nothing."""
+
+    name: str  # the key under `jobs:`; the `job` label of the homemon_job_* metrics
+    uses_link: bool  # saturates the link: such jobs (bandwidth, iperf) never overlap
 
     def run(self, stop: threading.Event) -> Mapping[str, Any]:
         """Measure and record once. Return the key figures (JSON-serialisable) for the log
@@ -45,20 +57,37 @@ class Job(Protocol):
         `stop` is set when the run times out or the daemon shuts down: return promptly."""
         ...
 
+    def on_start(self) -> None:
+        """Called once before the first run, in the daemon's thread (and by `once`). Must be
+        quick and bounded and must not raise: log a problem, the runs will meet it again."""
+        return
 
-def on_start(job: Job) -> None:
-    """Call the job's optional start-up hook (e.g. stop an orphaned EC2 instance)."""
-    hook = getattr(job, "on_start", None)
-    if hook is not None:
-        hook()
+    def periodic(self) -> Sequence[Periodic]:
+        """Background tasks to schedule beside the runs, asked once at start. Each `func` must
+        be bounded, must not raise, and may run while a run is going on."""
+        return ()
+
+    def close(self) -> None:
+        """Called once at shutdown (and after `once`), after the last run ended or was given
+        up on: release sockets and sessions. Must not raise."""
+        return
 
 
-def periodic_tasks(job: Job) -> list[Periodic]:
-    tasks = getattr(job, "periodic", None)
-    return list(tasks()) if tasks is not None else []
+class AnyEvent:
+    """Set when any of the events is, e.g. a run's stop event or the daemon's shutdown."""
 
+    def __init__(self, *events: threading.Event) -> None:
+        self.events = events
 
-def close(job: Job) -> None:
-    hook = getattr(job, "close", None)
-    if hook is not None:
-        hook()
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+    def wait(self, timeout: float) -> bool:
+        """Like Event.wait: True as soon as one event is set, False after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while not self.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.events[0].wait(min(0.1, left))
+        return True

@@ -12,23 +12,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from monitor.config import Ec2Config
+from monitor.jobs.base import Aborted, AnyEvent
 from monitor.logs import event
 
 log = logging.getLogger("monitor.jobs.ec2")
 
 POLL_SECONDS = 2.0
 RUNNING_STATES = ("pending", "running")
-
-
-class Abort(Protocol):
-    """threading.Event or anything alike: set when the caller wants us to give up."""
-
-    def is_set(self) -> bool: ...
-
-    def wait(self, timeout: float) -> bool: ...
 
 
 class Ec2Error(Exception):
@@ -140,9 +133,9 @@ class Instance:
         self._call("stop_instances", InstanceIds=[self.id])
 
     def wait_for(self, states: tuple[str, ...], timeout: float,
-                 abort: Abort | None = None) -> InstanceInfo:
-        """Poll until the state is one of `states`; raise Ec2Error after `timeout` seconds
-        or when `abort` is set."""
+                 abort: AnyEvent | None = None) -> InstanceInfo:
+        """Poll until the state is one of `states`; raise Ec2Error after `timeout` seconds,
+        Aborted when `abort` is set."""
         deadline = time.monotonic() + timeout
         while True:
             info = self.describe()
@@ -156,8 +149,8 @@ class Instance:
                 raise Ec2Error(f"instance {self.id} still {info.state} after {timeout:g} s "
                                f"(waiting for {' or '.join(states)})", "WaitTimeout")
             if abort is not None and abort.is_set():
-                raise Ec2Error(f"stopped waiting for {self.id} to be {' or '.join(states)}: "
-                               f"the job was asked to stop", "Aborted")
+                raise Aborted(f"stopped waiting for {self.id} to be {' or '.join(states)}: "
+                              f"the job was asked to stop")
             if abort is not None:
                 abort.wait(min(POLL_SECONDS, left))
             else:

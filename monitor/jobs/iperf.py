@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.config import IperfConfig
-from monitor.jobs.base import JobEnv, Periodic
+from monitor.jobs.base import Aborted, AnyEvent, Job, JobEnv, Periodic
 from monitor.jobs.ec2 import (
     RUNNING_STATES,
     Ec2Error,
@@ -61,10 +61,6 @@ class ServerBusy(IperfError):
 # port probe included -- and a client arriving during that reset gets one of these
 _TRANSIENT_ERRORS = ("busy", "unable to receive control message",
                      "control socket has closed unexpectedly")
-
-
-class Aborted(Exception):
-    """The job was told to stop (timeout or daemon shutdown)."""
 
 
 @dataclass(frozen=True)
@@ -151,25 +147,6 @@ def summary(measurement: IperfMeasurement) -> dict[str, Any]:
 # --- the world -----------------------------------------------------------------------------
 
 
-class AnyEvent:
-    """Set when any of the events is: the run's stop event or the daemon's shutdown."""
-
-    def __init__(self, *events: threading.Event) -> None:
-        self.events = events
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self.events)
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self.events[0].wait(min(0.1, left))
-        return True
-
-
 def run_iperf3(command: Sequence[str], timeout: float, abort: AnyEvent) -> tuple[int, str, str]:
     """Run iperf3 to completion; kill it on timeout or abort. Output goes to temp files so a
     large -J report cannot block on a full pipe while we poll."""
@@ -223,7 +200,7 @@ def wait_for_port(host: str, port: int, timeout: float, abort: AnyEvent) -> None
 # --- the job -------------------------------------------------------------------------------
 
 
-class IperfJob:
+class IperfJob(Job):
     name = "iperf"
     uses_link = True
 
@@ -342,12 +319,12 @@ class IperfJob:
         event(log, logging.INFO, "stopping EC2 instance", instance_id=instance.id)
         try:
             info = self._observe(instance.wait_for(("stopped",), ec2.stop_timeout,
-                                                   abort=self.shutdown))
+                                                   abort=AnyEvent(self.shutdown)))
+        except Aborted:
+            event(log, logging.WARNING, "stop requested; not waiting for it during shutdown",
+                  instance_id=instance.id)
+            return
         except Ec2Error as exc:
-            if exc.code == "Aborted":
-                event(log, logging.WARNING, "stop requested; not waiting for it during shutdown",
-                      instance_id=instance.id)
-                return
             self.metrics.stop_failures.labels(**labels).inc()
             log_aws_error(exc, instance.id, "waiting for stopped")
             raise

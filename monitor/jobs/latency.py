@@ -23,7 +23,7 @@ from typing import Any
 from monitor.config import LatencyConfig, PingTarget
 from monitor.icmp import resolve_privileged
 from monitor.icmp_echo import echo_round
-from monitor.jobs.base import JobEnv
+from monitor.jobs.base import Job, JobEnv
 from monitor.logs import event
 from monitor.metrics import LatencyMetrics
 
@@ -328,7 +328,7 @@ def _log_edge(edge: Edge, targets: Sequence[TargetResult]) -> None:
 # --- the job ---------------------------------------------------------------------------------
 
 
-class LatencyJob:
+class LatencyJob(Job):
     name = "latency"
     uses_link = False
 

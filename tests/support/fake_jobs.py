@@ -6,8 +6,10 @@ import threading
 import time
 from typing import Any
 
+from monitor.jobs.base import Job
 
-class CountingJob:
+
+class CountingJob(Job):
     """Succeeds, or raises when `fail` is set; counts its runs."""
 
     def __init__(self, name: str, *, fail: bool = False, uses_link: bool = False) -> None:
@@ -23,7 +25,7 @@ class CountingJob:
         return {"runs": len(self.runs)}
 
 
-class HangingJob:
+class HangingJob(Job):
     """Blocks until released; `obey_stop` decides whether it honours the stop event."""
 
     def __init__(self, name: str, *, obey_stop: bool = False, uses_link: bool = False) -> None:
