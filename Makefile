@@ -14,6 +14,7 @@ test: system-deps venv lint
 
 lint: venv
 	$(VENV)/bin/ruff check monitor tests bench grafana
+	$(VENV)/bin/mypy
 
 system-deps:
 	@missing=""; for c in $(NEEDED_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \

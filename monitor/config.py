@@ -293,7 +293,8 @@ class Config:
     state_dir: str = "./state"
     log: LogConfig = field(default_factory=LogConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
-    source: ClassVar[str] = "(defaults)"  # the file it came from, set by parse()
+    # the file it came from, set by parse(); init=False: not a config key
+    source: str = field(default="(defaults)", init=False, repr=False, compare=False)
 
     def validate(self) -> list[tuple[str, str]]:
         try:
@@ -362,7 +363,7 @@ def parse(data: Any, source: str, kind: type[Config] = Config) -> Config:
         problems.add("", f"expected a mapping at the top level, got a {type(data).__name__}")
     if problems:
         raise ConfigError([f"{source}: {problem}" for problem in problems])
-    config = convert_dataclass(kind, data, "", problems)
+    config: Config | None = convert_dataclass(kind, data, "", problems)
     if problems or config is None:
         raise ConfigError([f"{source}: {problem}" for problem in problems])
     config.source = source

@@ -13,7 +13,7 @@ import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, cast
 
 from monitor.units import parse_duration, parse_size
 
@@ -129,7 +129,7 @@ def _convert_scalar(kind: Any, value: Any, path: str, problems: Problems) -> Any
     expected = f"expected {_type_name(kind)}, got {_describe(value)}"
     if kind in _UNIT_PARSERS:
         parse_text, numbers = _UNIT_PARSERS[kind]
-        if isinstance(value, numbers) and not isinstance(value, bool) and value >= 0:
+        if isinstance(value, numbers) and not isinstance(value, bool) and cast(float, value) >= 0:
             return kind(value)
         if isinstance(value, str):
             try:
@@ -166,7 +166,7 @@ def convert_dataclass(kind: Any, value: Any, path: str, problems: Problems) -> A
         problems.add(path, f"expected a mapping, got {_describe(value)}")
         return None
     hints = typing.get_type_hints(kind)
-    fields = {field.name: field for field in dataclasses.fields(kind)}
+    fields = {field.name: field for field in dataclasses.fields(kind) if field.init}
     for key in value:
         if key not in fields:
             known = ", ".join(sorted(fields))

@@ -38,7 +38,7 @@ class Daemon:
     def __init__(self, config: Config, registry: CollectorRegistry | None = None,
                  jobs: Mapping[str, Job] | None = None) -> None:
         """`jobs` replaces the built job of the same name (tests inject hanging ones)."""
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # the library lacks a hint
         self.config = config
         self.metrics = Metrics(registry)
         self.shutdown = threading.Event()

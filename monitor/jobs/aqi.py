@@ -104,7 +104,7 @@ class Backoff:
     def failed(self, key: str, now: float, retry_after: float | None) -> float:
         count = self.failures.get(key, 0) + 1
         self.failures[key] = count
-        delay = min(self.initial * 2 ** (count - 1), self.maximum)
+        delay = min(self.initial * 2.0 ** (count - 1), self.maximum)
         if retry_after is not None:
             delay = min(max(delay, retry_after), self.maximum)
         self.until[key] = now + delay

@@ -161,7 +161,9 @@ def parse_record(record: Any, rejected: Counter[str]) -> Reading | None:
         return None
     sensor_type = sensor.get("sensor_type")
     type_name = str(sensor_type.get("name", "")) if isinstance(sensor_type, dict) else ""
-    location = record.get("location") if isinstance(record.get("location"), dict) else {}
+    location = record.get("location")
+    if not isinstance(location, dict):
+        location = {}
     indoor = location.get("indoor")
     info = SensorInfo(
         name=f"{type_name} {sensor['id']}".strip(),
@@ -220,7 +222,7 @@ def parse_local(payload: Any, name: str, now: float, *, latitude: str = "",
     except (TypeError, ValueError):
         age = 0.0
     if values:
-        info = SensorInfo(name=name, type=local_type(entries), latitude=latitude,
+        info = SensorInfo(name=name, type=local_type(entries or ()), latitude=latitude,
                           longitude=longitude, indoor=indoor)
         parsed.readings.append(Reading(name, math.floor(now - age), values, info))
     return parsed

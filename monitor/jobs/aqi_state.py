@@ -32,14 +32,14 @@ KEEP = max(WINDOWS.values())
 STATE_VERSION = 2
 
 
-def _encode(numbers: array) -> str:
+def _encode(numbers: array[float]) -> str:
     if sys.byteorder == "big":
         numbers = array("d", numbers)
         numbers.byteswap()
     return base64.b64encode(numbers.tobytes()).decode("ascii")
 
 
-def _decode(text: str) -> array:
+def _decode(text: str) -> array[float]:
     numbers = array("d", base64.b64decode(text, validate=True))
     if sys.byteorder == "big":
         numbers.byteswap()
@@ -51,7 +51,8 @@ class Series:
 
     __slots__ = ("times", "values")
 
-    def __init__(self, times: array | None = None, values: array | None = None) -> None:
+    def __init__(self, times: array[float] | None = None,
+                 values: array[float] | None = None) -> None:
         self.times = times if times is not None else array("d")
         self.values = values if values is not None else array("d")
         if len(self.times) != len(self.values):

@@ -296,7 +296,7 @@ class _SentBytes:
         if self.done or sock is None:
             return self.sent
         try:
-            queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+            queued: int = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
                                                      b"\0" * 4))[0]
         except (OSError, ValueError):
             return self.sent  # not Linux, or closed meanwhile: count what was written

@@ -58,7 +58,7 @@ class _ResponseWatch:
 
     def read(self, n: int = -1) -> bytes:
         try:
-            data = self._response.read(n)
+            data: bytes = self._response.read(n)
         except Exception as exc:
             self._opener.record(exc)
             raise
@@ -143,7 +143,8 @@ class SpeedtestBackend:
 
         holder: dict[str, _WatchingOpener] = {}
 
-        class Client(speedtest.Speedtest):  # type: ignore[misc, name-defined]
+        class Client(speedtest.Speedtest):  # type: ignore[misc]  # untyped library
+            _opener: Any
             def get_config(self) -> Any:
                 # wrap the opener before the first request (the constructor fetches the config)
                 if not isinstance(self._opener, _WatchingOpener):

@@ -89,7 +89,7 @@ def parse_result(text: str, direction: str) -> DirectionResult:
         raise IperfError("iperf3 printed no output")
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise IperfError(f"iperf3 printed malformed JSON ({exc.msg} at char {exc.pos}): "
                          f"{text.strip()[:80]!r}") from None
     if not isinstance(data, dict):

@@ -177,6 +177,7 @@ def _getaddrinfo(host: str) -> asyncio.Future[list[Any]]:
             future.set_result(outcome)
 
     def work() -> None:
+        outcome: Any
         try:
             outcome, failed = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM), False
         except Exception as exc:  # noqa: BLE001 - handed to the awaiting coroutine
