@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.errors import describe
 from monitor.jobs.base import Job, JobSkipped
 from monitor.logs import event
 from monitor.metrics import Metrics
@@ -104,7 +105,7 @@ class JobRunner:
         except JobSkipped as exc:
             box["skipped"] = str(exc) or "skipped"
         except Exception as exc:  # noqa: BLE001 - any failure is a counted fact
-            box["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            box["error"] = describe(exc)
             log.debug("job %s raised", self.name, exc_info=True)
         finally:
             if self.job.uses_link:

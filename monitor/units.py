@@ -42,3 +42,8 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
+
+
+def ms(seconds: float | None) -> float | None:
+    """Seconds -> milliseconds to the microsecond, for key figures (None stays None)."""
+    return None if seconds is None else round(seconds * 1000, 3)

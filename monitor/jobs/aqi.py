@@ -30,9 +30,9 @@ from monitor.jobs.aqi_sources import (
     parse_local,
     parse_records,
 )
-from monitor.jobs.aqi_state import MEAN_SIZES, RunningMeans
+from monitor.jobs.aqi_state import MEAN_SIZES, WINDOWS, RunningMeans
 from monitor.jobs.base import Job, JobEnv, JobSkipped
-from monitor.jobs.indices import SCALE_WINDOW, daqi_band, overall_index
+from monitor.jobs.indices import SCALE_WINDOW, SCALES, daqi_band, overall_index
 from monitor.logs import event
 from monitor.metrics import AqiMetrics
 
@@ -287,9 +287,9 @@ class AqiJob(Job):
         m = self.metrics
         for size in PM_SIZES:
             m.pm.remove((sensor, size))
-            for window in ("24h", "1h"):
+            for window in WINDOWS:
                 m.pm_mean.remove((sensor, size, window))
-        for scale in ("uk_daqi", "us_epa", "eu_eaqi"):
+        for scale in SCALES:
             m.index.remove((sensor, scale))
         for gauge in (m.temperature, m.humidity, m.pressure):
             gauge.remove((sensor,))

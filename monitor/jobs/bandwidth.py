@@ -24,6 +24,7 @@ from monitor.jobs.bandwidth_rtt import LoadedRttProbe, make_probe
 from monitor.jobs.base import Job, JobEnv, JobSkipped
 from monitor.logs import event
 from monitor.metrics import BandwidthMetrics
+from monitor.units import ms
 
 log = logging.getLogger("monitor.jobs.bandwidth")
 
@@ -74,9 +75,6 @@ def set_plan(config: BandwidthConfig, metrics: BandwidthMetrics) -> None:
 def summary(result: BandwidthResult, tally: ByteTally) -> dict[str, Any]:
     def mbps(bps: float | None) -> float | None:
         return None if bps is None else round(bps / 1e6, 3)
-
-    def ms(seconds: float | None) -> float | None:
-        return None if seconds is None else round(seconds * 1000, 2)
 
     return {
         "backend": result.backend, "server": result.server,

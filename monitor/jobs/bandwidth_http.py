@@ -28,6 +28,7 @@ import requests
 import urllib3
 
 from monitor.config import HttpSpeedConfig
+from monitor.errors import describe
 from monitor.jobs.bandwidth_model import BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth_rtt import LoadedRttProbe, tcp_connect_rtt
 
@@ -106,7 +107,7 @@ def _describe(exc: BaseException) -> str:
         return f"body cut short (truncated or connection reset): {exc}"
     if isinstance(exc, requests.ConnectionError):
         return f"connection failed or reset: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+    return describe(exc)
 
 
 @dataclass

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
+from monitor import addresses
 from monitor.config import PingTarget
 from monitor.icmp_echo import echo_round
 from monitor.logs import event
@@ -32,7 +33,7 @@ class LoadedRttProbe:
     def __init__(self, host: str, privileged: bool) -> None:
         self.host = host
         self.privileged = privileged
-        self.address = first_address(host)
+        self.address = addresses.resolve(host)
 
     def ping_once(self) -> float | None:
         result = asyncio.run(echo_round(self.address, count=1, interval=0, timeout=PING_TIMEOUT,
@@ -75,13 +76,6 @@ class LoadedRttProbe:
             thread.join(PING_TIMEOUT + 1)
             if rtts:
                 results[direction] = statistics.median(rtts)
-
-
-def first_address(host: str) -> str:
-    """The host's first IPv4 address, else its first IPv6 one (as the latency job picks)."""
-    infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
-    addresses = [str(info[4][0]) for info in infos]
-    return next((a for a in addresses if ":" not in a), addresses[0])
 
 
 def make_probe(targets: Sequence[PingTarget], privileged_mode: Literal["auto", True, False]

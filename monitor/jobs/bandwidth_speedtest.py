@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from monitor.config import SpeedtestConfig
+from monitor.errors import describe
 from monitor.jobs.bandwidth_model import BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth_rtt import LoadedRttProbe
 
@@ -85,7 +86,7 @@ class _WatchingOpener:
 
     def record(self, exc: BaseException) -> None:
         with self._lock:
-            self.errors.append(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            self.errors.append(describe(exc))
 
     def open(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -125,9 +126,7 @@ def _streamed_upload_data(speedtest_module: Any, tally: ByteTally) -> Iterator[N
 
 
 def _fail(step: str, exc: BaseException) -> BandwidthError:
-    text = str(exc) or type(exc).__name__
-    return BandwidthError(f"speedtest {step}: {type(exc).__name__}: {text}"
-                          if str(exc) else f"speedtest {step}: {text}")
+    return BandwidthError(f"speedtest {step}: {describe(exc)}")
 
 
 class SpeedtestBackend:

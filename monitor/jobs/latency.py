@@ -20,12 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from monitor import addresses
 from monitor.config import LatencyConfig, PingTarget
 from monitor.icmp import resolve_privileged
 from monitor.icmp_echo import echo_round
 from monitor.jobs.base import Job, JobEnv
 from monitor.logs import event
 from monitor.metrics import LatencyMetrics
+from monitor.units import ms
 
 log = logging.getLogger("monitor.jobs.latency")
 
@@ -193,11 +195,7 @@ async def _resolve(host: str) -> str:
     """The first IPv4 address of `host`, else its first IPv6 one (icmplib's own order)."""
     if _is_literal(host):
         return host
-    addresses = [info[4][0] for info in await _getaddrinfo(host)]
-    v4 = [address for address in addresses if ":" not in address]
-    if not (v4 or addresses):
-        raise OSError(f"{host} has no address")
-    return str((v4 or addresses)[0])
+    return addresses.pick(host, addresses.from_getaddrinfo(await _getaddrinfo(host)))
 
 
 async def _ping_one(target: PingTarget, lookup: asyncio.Task[str], config: LatencyConfig,
@@ -303,12 +301,8 @@ def record(result: LatencyResult, metrics: LatencyMetrics,
     return {"internet_up": None if up is None else int(up), "targets": figures}
 
 
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
-
-
 def _target_figures(stats: PingStats, target: TargetResult) -> dict[str, Any]:
-    figures: dict[str, Any] = {"avg_ms": _ms(stats.avg), "jitter_ms": _ms(stats.jitter),
+    figures: dict[str, Any] = {"avg_ms": ms(stats.avg), "jitter_ms": ms(stats.jitter),
                                "loss": None if stats.loss is None else round(stats.loss, 4),
                                "sent": stats.sent, "received": stats.received}
     if target.error:
