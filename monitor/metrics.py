@@ -1,6 +1,6 @@
 """Every metric object, built on one registry passed in (tests make their own).
 
-Names and labels are the contract in shared/METRICS.md: dashboards and alerts read them.
+Names and labels are the contract in docs/metrics.md: dashboards and alerts read them.
 A failed measurement leaves gauges absent or NaN, never 0.
 """
 

@@ -16,10 +16,8 @@ from tests.support.bandwidth_env import (
     sample,
     start_server,
 )
-from tests.support.netns import NetnsPair, requires_netns
+from tests.support.netns import NetnsPair
 from tests.support.procs import daemon, free_port, minimal_config, wait_until, write_config
-
-pytestmark = requires_netns
 
 GAUGES = ("homemon_bandwidth_download_bits_per_second",
           "homemon_bandwidth_upload_bits_per_second", "homemon_bandwidth_latency_seconds")
