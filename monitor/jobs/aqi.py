@@ -173,22 +173,40 @@ class AqiJob(Job):
     # --- record -------------------------------------------------------------------------------
 
     def record(self, result: AqiResult) -> dict[str, Any]:
-        metrics, now = self.metrics, self.clock()
+        now = self.clock()
+        self._record_sources(result, now)
+        rejected = result.rejected
+        self._record_readings(self._newest(result), rejected, now)
+        for reason, count in rejected.items():
+            self.metrics.rejected.labels(reason=reason).inc(count)
+        self.means.prune(now)
+        self._age_sensors(now)
+        self.means.save()
+        return self._summary(result, rejected)
+
+    def _record_sources(self, result: AqiResult, now: float) -> None:
+        """Per source: up or failed (and backing off)."""
         for outcome in result.outcomes:
             key = outcome.source.key
             if outcome.error is not None:
                 self._count_fetch_error(key, outcome.error, now)
             elif outcome.parsed is not None:
                 self.backoff.succeeded(key)
-                metrics.source_up.set((key,), 1)
+                self.metrics.source_up.set((key,), 1)
 
+    def _newest(self, result: AqiResult) -> dict[str, Reading]:
+        """Every reading goes into the running means; the newest one per sensor is shown."""
         newest: dict[str, Reading] = {}
-        rejected = result.rejected
         for reading in result.readings:
             self.means.add(reading.sensor, reading.timestamp, reading.values)
             current = newest.get(reading.sensor)
             if current is None or reading.timestamp > current.timestamp:
                 newest[reading.sensor] = reading
+        return newest
+
+    def _record_readings(self, newest: dict[str, Reading], rejected: Counter[str],
+                         now: float) -> None:
+        """Timestamp and info of each sensor's newest reading; its values unless stale."""
         for sensor, reading in newest.items():
             is_stale = now - reading.timestamp > self.config.stale_after
             if is_stale:
@@ -196,16 +214,15 @@ class AqiJob(Job):
             if reading.timestamp < self.last_timestamp.get(sensor, float("-inf")):
                 continue  # an older record than one already shown
             self.last_timestamp[sensor] = reading.timestamp
-            metrics.reading_timestamp.set((sensor,), reading.timestamp)
+            self.metrics.reading_timestamp.set((sensor,), reading.timestamp)
             self._set_info(sensor, reading)
             if is_stale:
                 continue
             self.stale.discard(sensor)
             self._set_values(sensor, reading.values)
-        for reason, count in rejected.items():
-            metrics.rejected.labels(reason=reason).inc(count)
 
-        self.means.prune(now)
+    def _age_sensors(self, now: float) -> None:
+        """Sensors silent past stale_after lose their values; the others get fresh means."""
         for sensor, timestamp in self.last_timestamp.items():
             if now - timestamp > self.config.stale_after:
                 if sensor not in self.stale:
@@ -215,8 +232,6 @@ class AqiJob(Job):
                           last_reading_age_seconds=round(now - timestamp))
             else:
                 self._set_means(sensor, now)
-        self.means.save()
-        return self._summary(result, rejected)
 
     def _summary(self, result: AqiResult, rejected: Counter[str]) -> dict[str, Any]:
         summary: dict[str, Any] = {

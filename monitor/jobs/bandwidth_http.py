@@ -121,6 +121,24 @@ class Phase:
     io_timeout: float
 
 
+def _phase_rate(phase: Phase, stop: threading.Event, errors: list[str],
+                samples: list[tuple[float, int]], measured: list[tuple[float, int]],
+                started: float) -> float:
+    """The phase's rate after its warm-up, or BandwidthError naming the phase's failure."""
+    where = f"{phase.direction} {server_label(phase.url)}"
+    if errors:
+        raise BandwidthError(f"{where}: {errors[0]}"
+                             + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+    if stop.is_set():
+        raise BandwidthError(f"{where}: stopped (job timeout or shutdown)")
+    # capped before the warm-up ended: measure from the start rather than not at all
+    window_start = started + phase.warmup if len(measured) >= 2 else started
+    try:
+        return rate_after_warmup(samples, window_start)
+    except BandwidthError as exc:
+        raise BandwidthError(f"{where}: {exc}") from None
+
+
 class HttpBackend:
     name = "http"
 
@@ -165,6 +183,7 @@ class HttpBackend:
         return result
 
     def _run_phase(self, phase: Phase, stop: threading.Event, tally: ByteTally) -> float:
+        """Run the phase's streams until they are done and return its rate (bytes/s)."""
         done = threading.Event()
         errors: list[str] = []
         uploads: list[_SentBytes] = []
@@ -191,6 +210,18 @@ class HttpBackend:
         started = self._clock()
         for thread in threads:
             thread.start()
+        samples, measured = self._sample(phase, stop, started, moved, errors)
+        done.set()
+        for thread in threads:
+            thread.join(phase.io_timeout + CONNECT_TIMEOUT)
+        return _phase_rate(phase, stop, errors, samples, measured, started)
+
+    def _sample(self, phase: Phase, stop: threading.Event, started: float,
+                moved: Callable[[], int], errors: list[str]
+                ) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
+        """(time, bytes moved) every SAMPLE_INTERVAL, all of them and those after the warm-up,
+        until a stream fails, the job is stopped, the time or byte cap is reached, or the rate
+        after the warm-up is stable."""
         warmup_end = started + phase.warmup
         deadline = warmup_end + phase.duration
         samples: list[tuple[float, int]] = [(started, 0)]
@@ -204,22 +235,7 @@ class HttpBackend:
             if (errors or stop.is_set() or now >= deadline or count >= phase.cap_bytes
                     or (now - warmup_end >= min(MIN_MEASURED, phase.duration)
                         and is_stable(measured))):
-                break
-        done.set()
-        for thread in threads:
-            thread.join(phase.io_timeout + CONNECT_TIMEOUT)
-        where = f"{phase.direction} {server_label(phase.url)}"
-        if errors:
-            raise BandwidthError(f"{where}: {errors[0]}"
-                                 + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
-        if stop.is_set():
-            raise BandwidthError(f"{where}: stopped (job timeout or shutdown)")
-        # capped before the warm-up ended: measure from the start rather than not at all
-        window_start = warmup_end if len(measured) >= 2 else started
-        try:
-            return rate_after_warmup(samples, window_start)
-        except BandwidthError as exc:
-            raise BandwidthError(f"{where}: {exc}") from None
+                return samples, measured
 
     def _download_stream(self, phase: Phase, done: threading.Event, tally: ByteTally) -> None:
         timeout = (CONNECT_TIMEOUT, phase.io_timeout)
