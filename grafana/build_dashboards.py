@@ -253,9 +253,9 @@ def dashboard(uid: str, title: str, panels: list[tuple[dict[str, Any], int, int]
 
 # --- Internet --------------------------------------------------------------------------------
 
-def internet() -> dict[str, Any]:
-    sel = 'target=~"$target"'
-    panels = [
+def _internet_now(sel: str) -> list[tuple[dict[str, Any], int, int]]:
+    """The stat row: up now, outages and time down, loss, RTT, jitter."""
+    return [
         (stat("Internet now", "homemon_internet_up", mappings=UP_DOWN,
               description="1 if any internet ping target answered in the last round."), 4, 5),
         (stat("Outages", "sum(increase(homemon_internet_outages_total[$__range]))",
@@ -273,6 +273,12 @@ def internet() -> dict[str, Any]:
                                {"color": "red", "value": 0.1}]), 4, 5),
         (stat("Jitter (last round)", f"avg(homemon_ping_jitter_seconds{{{sel}}})",
               unit="s"), 4, 5),
+    ]
+
+
+def _outage_panels(sel: str) -> list[tuple[dict[str, Any], int, int]]:
+    """When it was down: timeline, the outage list with exact edges, lengths."""
+    return [
         (panel("state-timeline", "Outage timeline",
                [target("homemon_internet_up", "internet {{probe}}"),
                 target(f"homemon_ping_up{{{sel}}}", "{{target}} {{probe}}", "B")],
@@ -305,6 +311,12 @@ def internet() -> dict[str, Any]:
             defaults={"custom": {"drawStyle": "points", "pointSize": 8, "showPoints": "always",
                                  "fillOpacity": 0, "lineWidth": 0, "spanNulls": False}},
             legend=False), 12, 8),
+    ]
+
+
+def _ping_panels(sel: str) -> list[tuple[dict[str, Any], int, int]]:
+    """RTT distribution and quantiles, loss and jitter per target."""
+    return [
         (panel("heatmap", "RTT heatmap",
                [target(f"sum by (le) (increase(homemon_ping_rtt_seconds_bucket{{{sel}}}"
                        "[$__rate_interval]))", "{{le}}", fmt="heatmap")],
@@ -325,6 +337,12 @@ def internet() -> dict[str, Any]:
         ], unit="percentunit", calcs=["mean", "max"]), 12, 8),
         (timeseries("Jitter", [target(f"homemon_ping_jitter_seconds{{{sel}}}", "{{target}}")],
                     unit="s", calcs=["mean", "max"]), 12, 8),
+    ]
+
+
+def _bandwidth_panels() -> list[tuple[dict[str, Any], int, int]]:
+    """Throughput against the plan, bufferbloat, data used, job runs."""
+    return [
         (timeseries("Download vs plan", [
             target("homemon_bandwidth_download_bits_per_second", "{{server}}"),
             target('homemon_bandwidth_plan_bits_per_second{direction="download"}', "plan", "B"),
@@ -356,6 +374,12 @@ def internet() -> dict[str, Any]:
                    "excludeByName": {"Time": True},
                    "renameByName": {"Value": "runs"}}}]), 12, 8),
     ]
+
+
+def internet() -> dict[str, Any]:
+    sel = 'target=~"$target"'
+    panels = [*_internet_now(sel), *_outage_panels(sel), *_ping_panels(sel),
+              *_bandwidth_panels()]
     down = {"name": "Internet down", "enable": True, "iconColor": "red", "datasource": PROM,
             "expr": with_probe("min by (probe) (homemon_internet_up) == 0"), "step": "15s",
             "titleFormat": "Internet down", "tagKeys": "probe", "textFormat": "",
@@ -440,16 +464,20 @@ of PM2.5 and PM10; indoor sensors are marked in the table.
 """
 
 
-def air() -> dict[str, Any]:
-    sensor = 'sensor=~"$sensor"'
-    joined = ('max by (sensor, name, type, country, latitude, longitude, indoor) ('
-              f'homemon_air_quality_index{{scale="uk_daqi", {sensor}}} '
-              '* on (probe, instance, sensor) group_left (name, type, country, latitude, '
-              'longitude, indoor) homemon_air_sensor_info)')
+def _daqi_with_info(sensor: str) -> str:
+    """Each sensor's DAQI joined with its name, type and place (one table row each)."""
+    return ('max by (sensor, name, type, country, latitude, longitude, indoor) ('
+            f'homemon_air_quality_index{{scale="uk_daqi", {sensor}}} '
+            '* on (probe, instance, sensor) group_left (name, type, country, latitude, '
+            'longitude, indoor) homemon_air_sensor_info)')
+
+
+def _sensor_map(joined: str) -> dict[str, Any]:
+    """The sensors on a map, coloured by DAQI band."""
     to_number = {"id": "convertFieldType", "options": {"conversions": [
         {"targetField": "latitude", "destinationType": "number"},
         {"targetField": "longitude", "destinationType": "number"}]}}
-    geomap = panel(
+    return panel(
         "geomap", "Sensors by DAQI band", [target(joined, instant=True, fmt="table")],
         description="Each sensor coloured by its UK DAQI band (green Low, amber Moderate, "
         "red High, purple Very High).",
@@ -470,7 +498,11 @@ def air() -> dict[str, Any]:
                                                   "textConfig": {"fontSize": 11,
                                                                  "offsetY": -16}}}}],
                  "tooltip": {"mode": "details"}})
-    table = panel(
+
+
+def _sensor_table(sensor: str, joined: str) -> dict[str, Any]:
+    """Latest readings per sensor, one row each, exportable as CSV."""
+    return panel(
         "table", "Sensors (Inspect → Data → Download CSV)",
         [target(joined, instant=True, fmt="table"),
          target(f'max by (sensor) (homemon_air_pm_micrograms_per_cubic_meter{{size="pm2.5", '
@@ -494,19 +526,21 @@ def air() -> dict[str, Any]:
                                  "Value #C": "PM10 µg/m³", "Value #D": "PM2.5 24 h mean",
                                  "Value #E": "PM10 24 h mean"}}}])
 
-    def pm(size: str, label: str) -> dict[str, Any]:
-        return timeseries(f"{label} and its 24 h mean", [
-            target(f'homemon_air_pm_micrograms_per_cubic_meter{{size="{size}", {sensor}}}',
-                   "{{sensor}}"),
-            target(f'homemon_air_pm_mean_micrograms_per_cubic_meter{{size="{size}", '
-                   f'window="24h", {sensor}}}', "{{sensor}} 24 h mean", "B"),
-        ], unit="conμgm3", calcs=["max", "mean", "lastNotNull"],
-            description="Max and mean over the selected range in the legend.")
 
-    panels = [
-        (geomap, 14, 12),
-        (panel("text", "DAQI bands and health advice", [],
-               options={"mode": "markdown", "content": DAQI_ADVICE}), 10, 12),
+def _pm_panel(sensor: str, size: str, label: str) -> dict[str, Any]:
+    """One particulate size: the latest readings and their 24 h running mean."""
+    return timeseries(f"{label} and its 24 h mean", [
+        target(f'homemon_air_pm_micrograms_per_cubic_meter{{size="{size}", {sensor}}}',
+               "{{sensor}}"),
+        target(f'homemon_air_pm_mean_micrograms_per_cubic_meter{{size="{size}", '
+               f'window="24h", {sensor}}}', "{{sensor}} 24 h mean", "B"),
+    ], unit="conμgm3", calcs=["max", "mean", "lastNotNull"],
+        description="Max and mean over the selected range in the legend.")
+
+
+def _air_stats(sensor: str) -> list[tuple[dict[str, Any], int, int]]:
+    """The stat row: highest DAQI, mean and max PM2.5, mean PM10 in range."""
+    return [
         (stat("Highest DAQI in range",
               f'max(max_over_time(homemon_air_quality_index{{scale="uk_daqi", {sensor}}}'
               '[$__range]))', steps=DAQI_STEPS), 6, 5),
@@ -519,9 +553,12 @@ def air() -> dict[str, Any]:
         (stat("Mean PM10 in range",
               f'avg(avg_over_time(homemon_air_pm_micrograms_per_cubic_meter{{size="pm10", '
               f'{sensor}}}[$__range]))', unit="conμgm3"), 6, 5),
-        (table, 24, 8),
-        (pm("pm2.5", "PM2.5"), 12, 9),
-        (pm("pm10", "PM10"), 12, 9),
+    ]
+
+
+def _air_history(sensor: str) -> list[tuple[dict[str, Any], int, int]]:
+    """DAQI, temperature and humidity over time; the sources' health."""
+    return [
         (timeseries("DAQI", [target(f'homemon_air_quality_index{{scale="uk_daqi", {sensor}}}',
                                     "{{sensor}}")],
                     calcs=["max", "mean"],
@@ -549,6 +586,21 @@ def air() -> dict[str, Any]:
             "sum by (reason) (increase(homemon_air_readings_rejected_total[$__rate_interval]))",
             "{{reason}}")], points=True,
             description="Malformed, faulty (999.9), stale ... readings the job dropped."), 12, 8),
+    ]
+
+
+def air() -> dict[str, Any]:
+    sensor = 'sensor=~"$sensor"'
+    joined = _daqi_with_info(sensor)
+    panels = [
+        (_sensor_map(joined), 14, 12),
+        (panel("text", "DAQI bands and health advice", [],
+               options={"mode": "markdown", "content": DAQI_ADVICE}), 10, 12),
+        *_air_stats(sensor),
+        (_sensor_table(sensor, joined), 24, 8),
+        (_pm_panel(sensor, "pm2.5", "PM2.5"), 12, 9),
+        (_pm_panel(sensor, "pm10", "PM10"), 12, 9),
+        *_air_history(sensor),
     ]
     return dashboard("homemon-air", "Air quality", panels, time_from="now-7d",
                      description="Sensor.Community and local sensors, UK DAQI bands.",
