@@ -1,0 +1,72 @@
+"""docs/architecture.md's checklist, followed for a tiny job (tests/support/tick_job.py):
+the config loader, `check-config`'s list, the daemon's scheduler, self-metrics, hooks and
+/metrics all take the new job without an edit anywhere else."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor.config import ConfigError, parse
+from monitor.daemon import Daemon
+from monitor.jobs import build_job
+from monitor.jobs.base import JobEnv
+from monitor.metrics import Metrics
+from tests.support.procs import free_port, http_get, minimal_config, wait_until
+from tests.support.tick_job import TickConfig, TickJob, TickSiteConfig
+
+
+def test_the_new_jobs_config_is_parsed_checked_and_listed(tmp_path: Path) -> None:
+    data = minimal_config(tmp_path, free_port(), tick={"enabled": True, "interval": "2s",
+                                                       "step": 5})
+    config = parse(data, "tick.yml", TickSiteConfig)
+    tick = config.job("tick")
+    assert isinstance(tick, TickConfig)
+    assert (tick.enabled, tick.interval, tick.step) == (True, 2.0, 5)
+    assert list(config.job_configs()) == ["latency", "bandwidth", "iperf", "aqi", "tick"]
+    with pytest.raises(ConfigError) as error:
+        parse(minimal_config(tmp_path, 1, tick={"enabled": True, "step": 0, "label": "",
+                                                "colour": "red"}), "tick.yml", TickSiteConfig)
+    problems = "\n".join(error.value.problems)
+    assert "tick.yml: jobs.tick.step: must be at least 1" in problems
+    assert "tick.yml: jobs.tick.colour: unknown key" in problems
+    # the base config's keys work as for every job
+    with pytest.raises(ConfigError, match="jobs.tick.interval: must be greater than zero"):
+        parse(minimal_config(tmp_path, 1, tick={"interval": "0s"}), "tick.yml", TickSiteConfig)
+
+
+def test_the_daemon_builds_schedules_and_closes_the_new_job(tmp_path: Path) -> None:
+    port = free_port()
+    config = parse(minimal_config(tmp_path, port, tick={
+        "enabled": True, "interval": "300ms", "step": 2, "label": "kitchen"}), "tick.yml",
+        TickSiteConfig)
+    registry = CollectorRegistry()
+    the_daemon = Daemon(config, registry)
+    (runner,) = the_daemon.runners
+    job = runner.job
+    assert isinstance(job, TickJob)
+    the_daemon.start()
+    try:
+        wait_until(lambda: (registry.get_sample_value(
+            "homemon_job_runs_total", {"job": "tick", "result": "success"}) or 0) >= 3, 15,
+            what="three tick runs")
+        wait_until(lambda: (registry.get_sample_value("homemon_tick_heartbeats_total")
+                            or 0) >= 1, 15, what="the periodic task")
+        status, body = http_get(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200
+        assert b'homemon_tick_total{label="kitchen"}' in body
+        assert b'homemon_job_interval_seconds{job="tick"} 0.3' in body
+    finally:
+        the_daemon.stop()
+    assert job.hooks == ["on_start", "close"]
+    assert job.total >= 6
+
+
+def test_build_job_finds_the_module_the_config_class_names(tmp_path: Path) -> None:
+    config = parse(minimal_config(tmp_path, 1), "tick.yml", TickSiteConfig)
+    job = build_job("tick", JobEnv(config, Metrics(CollectorRegistry()), tmp_path))
+    assert isinstance(job, TickJob)
+    assert job.run(threading.Event()) == {"total": 1}
