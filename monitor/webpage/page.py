@@ -196,7 +196,7 @@ def _speed(status: dict[str, Any], charts: Sequence[str]) -> str:
         if test:
             rows.append((name, _num(test.get("download_mbps"), "Mbit/s"),
                          _num(test.get("upload_mbps"), "Mbit/s"), escape(_clock(test["at"], now))))
-    table = _rows(("last test", "down", "up", "at"), rows, {1, 2}) if rows else \
+    table = _rows(("last test", "down", "up", "at"), rows, {1, 2, 3}) if rows else \
         '<p class="muted">no test yet</p>'
     return f'<section id="speed"><h2>Speed</h2>{table}{_charts(charts, "Throughput")}</section>'
 
