@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 
 bench: system-deps venv
 	$(PY) -m bench.daemon
-	for b in latency bandwidth aqi stack; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
+	for b in latency bandwidth aqi stack web; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -63,8 +63,8 @@ class Daemon:
         # the latency job's outage log (monitor/outages.py) when this build has one
         self.history = History(outage_source=getattr(self.metrics.latency, "recent_outages",
                                                      None))
-        page = StatusPage(self.history, self.runners, config, self.metrics)
-        handler = make_handler(self.metrics.registry, page, self.health)
+        self.page = StatusPage(self.history, self.runners, config, self.metrics)
+        handler = make_handler(self.metrics.registry, self.page, self.health)
         self.server = MetricsServer(config.listen_address, handler)
 
     def health(self) -> tuple[bool, str]:
@@ -102,6 +102,7 @@ class Daemon:
         self.history.observe(runner.name, outcome.result, outcome.summary, outcome.finished_at)
         if runner.name == "bandwidth":
             self._note_budget()
+        self.page.charts(time.time())  # rebuilt here, in the job's thread, not by a request
 
     def _note_budget(self) -> None:
         """The month's data used by bandwidth tests, as the job keeps it (survives restarts)."""

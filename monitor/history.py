@@ -52,18 +52,24 @@ class Table:
     def __init__(self, window: float = WINDOW, slot: float = SLOT) -> None:
         self.window, self.slot = window, slot
         self.starts = array("d")  # each slot's start time, ascending
+        self.at_sums = array("d")  # with self.runs: a slot's point sits at its runs' mean time
+        self.runs = array("d")
         self.columns: dict[str, tuple[array[float], array[float], array[float]]] = {}
 
     def add(self, at: float, row: Mapping[str, float | None]) -> None:
         start = at - at % self.slot
         if not self.starts or start > self.starts[-1]:
             self.starts.append(start)
+            self.at_sums.append(0.0)
+            self.runs.append(0.0)
             for sums, counts, highs in self.columns.values():
                 sums.append(0.0)
                 counts.append(0.0)
                 highs.append(-math.inf)
         # a late result (clock stepped back) counts in the newest slot
         index = len(self.starts) - 1
+        self.at_sums[index] += at
+        self.runs[index] += 1
         for name, value in row.items():
             if name not in self.columns:
                 size = len(self.starts)
@@ -80,19 +86,20 @@ class Table:
     def prune(self, now: float) -> None:
         drop = bisect_left(self.starts, now - self.window - self.slot)
         if drop > 0:
-            del self.starts[:drop]
+            for values in (self.starts, self.at_sums, self.runs):
+                del values[:drop]
             for column in self.columns.values():
                 for values in column:
                     del values[:drop]
 
     def points(self, name: str, how: str = "mean") -> list[tuple[float, float]]:
-        """(slot middle, mean or max) of the slots that have the figure."""
+        """(mean time of the slot's runs, mean or max) of the slots that have the figure."""
         if name not in self.columns:
             return []
         sums, counts, highs = self.columns[name]
-        half = self.slot / 2
-        return [(start + half, highs[i] if how == "max" else sums[i] / counts[i])
-                for i, start in enumerate(self.starts) if counts[i]]
+        at_sums, runs = self.at_sums, self.runs
+        return [(at_sums[i] / runs[i], highs[i] if how == "max" else sums[i] / counts[i])
+                for i in range(len(self.starts)) if counts[i]]
 
     def names(self) -> list[str]:
         return list(self.columns)

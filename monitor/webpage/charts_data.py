@@ -32,7 +32,7 @@ def _charts(history: History) -> list[Chart]:
     if "latency" in tables:
         table = tables["latency"]
         labels = sorted({name.split("\0")[0] for name in table.names() if "\0" in name})
-        lines = [Line(label, f"s{i % 4}", table.points(f"{label}\0avg_ms"))
+        lines = [Line(label, f"s{i % 6}", table.points(f"{label}\0avg_ms"))
                  for i, label in enumerate(labels)]
         marks: dict[float, float] = {}
         for label in labels:

@@ -18,10 +18,11 @@ COLOURS = {True: "#1f9d55", False: "#d64545", None: "#8a8f98"}
 
 STYLE = """
 :root{--bg:#f6f7f9;--card:#fff;--fg:#1d2330;--muted:#5d6675;--line:#e1e4ea;--up:#1f9d55;
---down:#d64545;--warn:#c7820a;--c0:#2f6fdf;--c1:#c2410c;--c2:#7c3aed;--c3:#0e9488}
+--down:#d64545;--warn:#c7820a;--c0:#2f6fdf;--c1:#c2410c;--c2:#7c3aed;--c3:#0e9488;
+--c4:#a16207;--c5:#be185d}
 @media (prefers-color-scheme:dark){:root{--bg:#12151b;--card:#1b2029;--fg:#e4e7ee;
 --muted:#9aa3b2;--line:#2c3340;--up:#3ccf7e;--down:#ff6b6b;--warn:#f2b441;--c0:#6ea2ff;
---c1:#fb923c;--c2:#b794f6;--c3:#2dd4bf}}
+--c1:#fb923c;--c2:#b794f6;--c3:#2dd4bf;--c4:#facc15;--c5:#f472b6}}
 *{box-sizing:border-box}
 body{margin:0;padding:12px;background:var(--bg);color:var(--fg);
 font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
@@ -46,11 +47,13 @@ svg.chart{display:block;width:100%;height:auto}
 .loss-mark{fill:var(--down);opacity:.75}
 .s0{stroke:var(--c0);fill:var(--c0)}.s1{stroke:var(--c1);fill:var(--c1)}
 .s2{stroke:var(--c2);fill:var(--c2)}.s3{stroke:var(--c3);fill:var(--c3)}
+.s4{stroke:var(--c4);fill:var(--c4)}.s5{stroke:var(--c5);fill:var(--c5)}
 path.series{fill:none}
 .legend{font-size:.8em;color:var(--muted);display:flex;flex-wrap:wrap;gap:.2em .9em}
 .key::before{content:"";display:inline-block;width:.9em;height:.25em;margin-right:.3em;
 vertical-align:middle;background:currentColor}
 .key.s0{color:var(--c0)}.key.s1{color:var(--c1)}.key.s2{color:var(--c2)}.key.s3{color:var(--c3)}
+.key.s4{color:var(--c4)}.key.s5{color:var(--c5)}
 .unit{margin-left:auto}
 .ok{color:var(--up)}.failing,.stuck{color:var(--down)}.skipped,.waiting{color:var(--warn)}
 .chip{display:inline-block;padding:0 .45em;border-radius:4px;color:#111}
@@ -94,14 +97,14 @@ def _epoch(text: str | None) -> float | None:
     return None if text is None else datetime.fromisoformat(text).timestamp()
 
 
-def _clock(text: str | None, now: float) -> str:
-    """'14:02:05' today, 'Mon 30 Nov 23:10' otherwise; '–' for never."""
+def _clock(text: str | None, now: float, *, seconds: bool = True) -> str:
+    """'14:02:05' (or '14:02') today, 'Mon 30 Nov 23:10' otherwise; '–' for never."""
     at = _epoch(text)
     if at is None:
         return "–"
     local = time.localtime(at)
     if time.strftime("%Y%m%d", local) == time.strftime("%Y%m%d", time.localtime(now)):
-        return time.strftime("%H:%M:%S", local)
+        return time.strftime("%H:%M:%S" if seconds else "%H:%M", local)
     return time.strftime("%a %d %b %H:%M", local)
 
 
@@ -124,6 +127,10 @@ def _num(value: Any, unit: str, digits: int = 1) -> str:
     if value is None:
         return '<span class="muted">–</span>'
     return f"{value:,.{digits}f} {unit}".strip()
+
+
+def _mbps(value: float | None) -> str:
+    return _num(value, "Mbit/s", 0 if value is not None and value >= 100 else 1)
 
 
 def _bytes(value: float | None) -> str:
@@ -192,10 +199,11 @@ def _speed(status: dict[str, Any], charts: Sequence[str]) -> str:
         return ""
     now = time.time()
     rows = []
-    for name, test in (("speed test", status.get("speedtest")), ("iperf", status.get("iperf"))):
+    for name, key in (("speed&nbsp;test", "speedtest"), ("iperf", "iperf")):
+        test = status.get(key)
         if test:
-            rows.append((name, _num(test.get("download_mbps"), "Mbit/s"),
-                         _num(test.get("upload_mbps"), "Mbit/s"), escape(_clock(test["at"], now))))
+            rows.append((name, _mbps(test.get("download_mbps")), _mbps(test.get("upload_mbps")),
+                         escape(_clock(test["at"], now, seconds=False))))
     table = _rows(("last test", "down", "up", "at"), rows, {1, 2, 3}) if rows else \
         '<p class="muted">no test yet</p>'
     return f'<section id="speed"><h2>Speed</h2>{table}{_charts(charts, "Throughput")}</section>'
