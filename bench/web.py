@@ -47,7 +47,7 @@ def fill(history: History, now: float, seed: int = 17) -> int:
     fed = 0
     first = int(now - DAY)
     outages = {first + k * 14400 for k in range(6)}  # every 4 h, a 30 s to 3 min outage
-    down_left = 0
+    down_left, was_down, went_down = 0, False, 0.0
     for at in range(first, int(now), 15):
         if at in outages:
             down_left = rng.randint(2, 12)
@@ -63,6 +63,12 @@ def fill(history: History, now: float, seed: int = 17) -> int:
             targets[label] = {"avg_ms": round(base + rng.expovariate(1 / (base * 0.15)), 3),
                               "jitter_ms": round(rng.expovariate(1 / (base * 0.05)), 3),
                               "loss": loss, "sent": 5, "received": 5 - round(loss * 5)}
+        if was_down and not down:  # what the latency job's outage log would hand over
+            with history.lock:
+                history.add_outage(went_down, at)
+        if down and not was_down:
+            went_down = at
+        was_down = down
         history.observe("latency", "success", {"internet_up": 0 if down else 1,
                                                "round_seconds": 1.0, "targets": targets}, at)
         fed += 1
@@ -173,8 +179,11 @@ def stand_ins() -> Iterator[dict[str, int]]:
         sensors.shutdown()
 
 
-def bench_config(tmp: Path, port: int, ports: dict[str, int]) -> dict[str, object]:
-    """Every job on (iperf with a fixed host, not EC2); link tests once, at start-up."""
+def bench_config(tmp: Path, port: int, ports: dict[str, int],
+                 link_tests: bool = True) -> dict[str, object]:
+    """Every job on (iperf with a fixed host, not EC2); link tests once, at start-up. Without
+    `link_tests` (for the README picture) bandwidth and iperf stay off: loopback speeds would
+    dwarf the day's synthetic ones."""
     local = f"http://127.0.0.1:{ports['speed']}"
     config = minimal_config(
         tmp, port,
@@ -190,6 +199,9 @@ def bench_config(tmp: Path, port: int, ports: dict[str, int]) -> dict[str, objec
         aqi={"enabled": True, "interval": "5m", "sensors": [1],
              "api_url": f"http://127.0.0.1:{ports['sensors']}"})
     config["log"] = {"level": "info", "format": "json"}
+    if not link_tests:
+        for job in ("bandwidth", "iperf"):
+            config["jobs"][job]["enabled"] = False  # type: ignore[index]
     return config
 
 
@@ -199,14 +211,17 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--settle", type=float, default=20, help="seconds before measuring")
     parser.add_argument("--screenshots", type=Path, help="also save the page as PNGs here "
-                        "(headless Chromium at 390 and 1280 px)")
+                        "(headless Chromium at 390 and 1280 px) and /api/status as JSON")
+    parser.add_argument("--picture", action="store_true", help="no loopback link tests (for "
+                        "the README screenshot; the figures then lack them)")
     args = parser.parse_args()
     if args.serve:
         return serve(args.serve)
     port = free_port()
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp, stand_ins() as ports:
-        path = write_config(Path(tmp) / "bench.yml", bench_config(Path(tmp), port, ports))
+        path = write_config(Path(tmp) / "bench.yml", bench_config(
+            Path(tmp), port, ports, link_tests=not args.picture))
         with daemon(path, port=port, log_path=Path(tmp) / "daemon.log",
                     command=[sys.executable, "-m", "bench.web", "--serve", str(path)]) as proc:
             time.sleep(args.settle)  # imports, and every job's first run (link tests: ~3 s)
@@ -220,6 +235,8 @@ def main() -> int:
                 from tests.support.web_lab import browse
 
                 seen = browse(f"http://127.0.0.1:{port}/", args.screenshots)
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status") as response:
+                    (args.screenshots / "api-status.json").write_bytes(response.read())
                 for width, page in seen["widths"].items():
                     print(f"screenshot {width} px: {page['screenshot']}, console: "
                           f"{page['console'] or 'clean'}", file=sys.stderr)

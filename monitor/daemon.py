@@ -60,9 +60,8 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=2 * len(JOB_NAMES) + 2)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone="UTC")
-        # the latency job's outage log (monitor/outages.py) when this build has one
-        self.history = History(outage_source=getattr(self.metrics.latency, "recent_outages",
-                                                     None))
+        # the outage list is the latency job's outage log (monitor/outages.py)
+        self.history = History(outage_source=self.metrics.latency.recent_outages)
         self.page = StatusPage(self.history, self.runners, config, self.metrics)
         handler = make_handler(self.metrics.registry, self.page, self.health)
         self.server = MetricsServer(config.listen_address, handler)

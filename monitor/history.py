@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from array import array
 from bisect import bisect_left
 from collections import deque
@@ -117,10 +116,8 @@ def _number(value: Any) -> float | None:
 class History:
     """What the page shows over time. `observe(job, outcome)` after every run."""
 
-    def __init__(self, window: float = WINDOW, clock: Callable[[], float] = time.time,
-                 outage_source: OutageSource | None = None) -> None:
+    def __init__(self, window: float = WINDOW, outage_source: OutageSource | None = None) -> None:
         self.window = window
-        self.clock = clock
         self.outage_source = outage_source
         self.lock = threading.Lock()
         self.version = 0  # bumped on every change: the page caches its charts by it
@@ -161,8 +158,6 @@ class History:
         if up is not None and up != self.internet_up:
             # a round samples the link from its start: the state changed about then
             started = at - (_number(summary.get("round_seconds")) or 0.0)
-            if self.internet_up is False and up and self.outage_source is None:
-                self._add_outage(self.internet_since or started, started)
             self.internet_up, self.internet_since = up, started
         if self.outage_source is not None:
             self._add_outages(self.outage_source.recent())
@@ -172,9 +167,10 @@ class History:
 
     def _add_outages(self, found: Iterable[OutageLike]) -> None:
         for outage in sorted(found, key=lambda o: o.start):
-            self._add_outage(outage.start, outage.end)
+            self.add_outage(outage.start, outage.end)
 
-    def _add_outage(self, start: float, end: float) -> None:
+    def add_outage(self, start: float, end: float) -> None:
+        """Call with self.lock held (observe does)."""
         key = (round(start, 3), round(end, 3))
         if key in self._seen_outages:
             return

@@ -195,7 +195,8 @@ def _outages(status: dict[str, Any]) -> str:
 
 
 def _speed(status: dict[str, Any], charts: Sequence[str]) -> str:
-    if not {"bandwidth", "iperf"} & {job["name"] for job in status.get("jobs", [])}:
+    enabled = {job["name"] for job in status.get("jobs", [])}
+    if not ({"bandwidth", "iperf"} & enabled or status.get("speedtest") or status.get("iperf")):
         return ""
     now = time.time()
     rows = []

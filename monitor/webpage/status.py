@@ -41,9 +41,9 @@ def snapshot(history: History, runners: Sequence[JobRunner], config: Config, met
         "internet": _internet(up, since, outages, now) if "latency" in enabled else None,
         "targets": _targets(last.get("latency")),
         "outages": _outages(up, since, outages, now),
-        "speedtest": _speedtest(last.get("bandwidth")) if "bandwidth" in enabled else None,
+        "speedtest": _speedtest(last.get("bandwidth")),
         "budget": _budget(config, extra) if "bandwidth" in enabled else None,
-        "iperf": _iperf(last.get("iperf")) if "iperf" in enabled else None,
+        "iperf": _iperf(last.get("iperf")),
         "ec2": _ec2(config, metrics) if "iperf" in enabled else None,
         "air": _air(last.get("aqi")) if "aqi" in enabled else None,
         "jobs": [_job(runner) for runner in runners],
@@ -73,8 +73,8 @@ def _targets(latest: tuple[float, dict[str, Any]] | None) -> dict[str, Any]:
 
 def _outages(up: bool | None, since: float | None, outages: list[Any],
              now: float) -> list[dict[str, Any]]:
-    listed = [{"start": iso(o.start), "end": iso(o.end), "seconds": round(o.end - o.start, 1)}
-              for o in reversed(outages)]
+    listed = [{"start": iso(o.start), "end": iso(o.end),
+               "seconds": round(float(o.end - o.start), 1)} for o in reversed(outages)]
     if up is False and since is not None:  # going on now
         listed.insert(0, {"start": iso(since), "end": None,
                           "seconds": round(max(0.0, now - since), 1)})
