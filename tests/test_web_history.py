@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from monitor.config import Config
+from monitor.config import Config, Ec2Config
 from monitor.history import SLOT, WINDOW, History, Table
 from monitor.metrics import Metrics
 from monitor.outages import RecentOutages
@@ -110,3 +110,26 @@ def test_internet_state_is_unknown_until_a_verdict(summary: dict, up: bool | Non
     assert history.internet_up is None
     history.observe("latency", "success", summary, T0 + 15)
     assert history.internet_up is up
+
+
+def test_ec2_state_running_time_and_egress_cost_come_from_the_iperf_job_metrics() -> None:
+    config = Config()
+    config.jobs.iperf.enabled, config.jobs.latency.enabled = True, False
+    config.jobs.iperf.ec2 = Ec2Config("i-0123456789abcdef0")
+    metrics = Metrics()
+    runners = [JobRunner(CountingJob("iperf"), metrics, interval=3600.0, timeout=5.0,
+                         link_lock=threading.Lock(), shutdown=threading.Event())]
+    page = StatusPage(History(), runners, config, metrics)
+    assert page.status()["ec2"]["state"] is None  # not observed yet: unknown, not "stopped"
+    metrics.iperf.instance_running.labels(instance_id="i-0123456789abcdef0").set(1)
+    metrics.iperf.instance_running_seconds.labels(instance_id="i-0123456789abcdef0").inc(125)
+    metrics.iperf.bytes.labels(direction="download").inc(2e9)
+    metrics.iperf.bytes.labels(direction="upload").inc(5e9)  # data into AWS is free
+    ec2 = page.status()["ec2"]
+    assert (ec2["state"], ec2["running_seconds"], ec2["egress_bytes"]) == ("running", 125,
+                                                                            2_000_000_000)
+    assert ec2["estimated_egress_usd"] == pytest.approx(0.18)
+    html = page.html().decode()
+    assert "Internet not measured" in html
+    assert "≈ $0.18" in html
+    assert "2 min 5 s" in html

@@ -157,6 +157,9 @@ def _charts(charts: Sequence[str], *captions: str) -> str:
 
 
 def _internet(internet: dict[str, Any], now: float) -> str:
+    if not internet:
+        return '<div><span class="state unknown" id="internet">Internet not measured</span>' \
+               ' <span class="muted">(latency job off)</span></div>'
     up = internet.get("up")
     css = {True: "up", False: "down", None: "unknown"}[up]
     text = {True: "Internet up", False: "Internet down", None: "Internet: no data yet"}[up]
