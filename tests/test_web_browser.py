@@ -28,7 +28,7 @@ pytestmark = [requires_netns, pytest.mark.netns, pytest.mark.slow,
                                  reason="needs Debian's chromium (`make test` installs it)")]
 
 ISP, ROUTER = "10.77.1.1", "10.77.1.2"
-PROFILES = [f"{ISP}:12:3:0.1", f"{ROUTER}:1:0.3:0"]
+PROFILES = [f"{ISP}:12:3:0.02", f"{ROUTER}:1:0.3:0"]  # loss rare: no outage of its own
 AQI_PORT = 8081
 
 
@@ -70,8 +70,8 @@ def test_status_page_in_chromium_shows_history_and_a_provoked_outage(tmp_path: P
         responder = Responder(pair, lab.shared / "r1.json", PROFILES, seed=7)
         port = free_port()
         config = minimal_config(tmp_path, port, latency={
-            "interval": "2s", "timeout": "2s", "count": 3, "packet_interval": "200ms",
-            "packet_timeout": "500ms",
+            "interval": "3s", "timeout": "3s", "count": 3, "packet_interval": "200ms",
+            "packet_timeout": "1s",
             "targets": [{"host": ISP, "name": "isp", "internet": True},
                         {"host": ROUTER, "name": "router", "internet": False}]},
             bandwidth={"enabled": True, "interval": "20s", "timeout": "40s", "backend": "http",
@@ -107,7 +107,7 @@ def test_status_page_in_chromium_shows_history_and_a_provoked_outage(tmp_path: P
 
     outage = api["outages"][0]
     assert outage["end"] is not None
-    assert 4 <= outage["seconds"] <= 30, outage  # silenced ~5 s plus round resolution
+    assert 3 <= outage["seconds"] <= 60, outage  # silenced 5 s + detection, 3 s rounds
     assert set(api["targets"]) == {"isp", "router"}
     assert api["targets"]["isp"]["rtt_ms"] > 0, api["targets"]
     assert api["budget"]["used_bytes"] > 0
