@@ -4,6 +4,9 @@ PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager iperf3 iproute2 procps util-linux
 # commands whose absence means a Debian package is missing
 NEEDED_COMMANDS := prometheus promtool prometheus-alertmanager amtool iperf3 ip tc sysctl setpriv
+# the status page test drives Debian's chromium with Playwright (no browser download)
+DEBIAN_PACKAGES += chromium
+NEEDED_COMMANDS += chromium
 
 .PHONY: test lint system-deps venv bench clean
 
@@ -35,7 +38,7 @@ $(VENV)/.installed: pyproject.toml
 
 bench: system-deps venv
 	$(PY) -m bench.daemon
-	for b in latency bandwidth aqi stack; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
+	for b in latency bandwidth aqi stack web; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -8,6 +8,7 @@ and takes the value gauges away from sensors silent for longer than stale_after.
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
 from collections import Counter
@@ -243,6 +244,11 @@ class AqiJob(Job):
             "sensors_stale": len(self.stale),
             "rejected": sum(rejected.values()),
         }
+        # the status page charts one figure per size: the median of the fresh sensors
+        for size, key in (("pm2.5", "pm25_median"), ("pm10", "pm10_median")):
+            values = sorted(v for (_, sz), v in self.metrics.pm.items() if sz == size)
+            if values:
+                summary[key] = round(statistics.median(values), 1)
         for scale in self.config.scales:  # the worst index among fresh sensors, for the log
             found = [v for (_, sc), v in self.metrics.index.items() if sc == scale]
             if found:
