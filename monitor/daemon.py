@@ -107,8 +107,8 @@ class Daemon:
         """The month's data used by bandwidth tests, as the job keeps it (survives restarts)."""
         if not self.config.jobs.bandwidth.enabled:
             return
-        from monitor.jobs.bandwidth import USAGE_FILE  # noqa: PLC0415 - only when enabled
-        from monitor.jobs.bandwidth_budget import UsageStore, current_month  # noqa: PLC0415
+        from monitor.jobs.bandwidth.budget import UsageStore, current_month  # noqa: PLC0415
+        from monitor.jobs.bandwidth.job import USAGE_FILE  # noqa: PLC0415 - only when enabled
 
         month = current_month()
         self.history.set_extra("budget_month", month)

@@ -29,8 +29,8 @@ import urllib3
 
 from monitor.config import HttpSpeedConfig
 from monitor.errors import describe
-from monitor.jobs.bandwidth_model import BandwidthError, BandwidthResult, ByteTally
-from monitor.jobs.bandwidth_rtt import LoadedRttProbe, tcp_connect_rtt
+from monitor.jobs.bandwidth.result import BandwidthError, BandwidthResult, ByteTally
+from monitor.jobs.bandwidth.rtt import LoadedRttProbe, tcp_connect_rtt
 
 CHUNK = 64 * 1024
 SAMPLE_INTERVAL = 0.1

@@ -17,8 +17,8 @@ from typing import Any
 
 from monitor.config import SpeedtestConfig
 from monitor.errors import describe
-from monitor.jobs.bandwidth_model import BandwidthError, BandwidthResult, ByteTally
-from monitor.jobs.bandwidth_rtt import LoadedRttProbe
+from monitor.jobs.bandwidth.result import BandwidthError, BandwidthResult, ByteTally
+from monitor.jobs.bandwidth.rtt import LoadedRttProbe
 
 _PATTERN = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 1820  # ~64 KiB, as speedtest-cli sends
 

@@ -1,6 +1,6 @@
 """The bandwidth job: download/upload throughput, data used, and RTT under load.
 
-measure() runs one backend (`speedtest` or `http`, see bandwidth_speedtest / bandwidth_http)
+measure() runs one backend (`speedtest` or `http`, see speedtest.py / http.py)
 and returns a BandwidthResult; record() turns it into metrics. Bytes moved are counted even
 when a test fails, and charged to the month's data budget kept under state_dir.
 
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from monitor.config import BandwidthConfig, PingTarget
-from monitor.jobs.bandwidth_budget import UsageStore
-from monitor.jobs.bandwidth_model import DIRECTIONS, BandwidthError, BandwidthResult, ByteTally
-from monitor.jobs.bandwidth_rtt import LoadedRttProbe, make_probe
+from monitor.jobs.bandwidth.budget import UsageStore
+from monitor.jobs.bandwidth.result import DIRECTIONS, BandwidthError, BandwidthResult, ByteTally
+from monitor.jobs.bandwidth.rtt import LoadedRttProbe, make_probe
 from monitor.jobs.base import Job, JobEnv, JobSkipped
 from monitor.logs import event
 from monitor.metrics import BandwidthMetrics
@@ -40,10 +40,10 @@ class Backend(Protocol):
 
 def make_backend(config: BandwidthConfig) -> Backend:
     if config.backend == "http":
-        from monitor.jobs.bandwidth_http import HttpBackend  # noqa: PLC0415
+        from monitor.jobs.bandwidth.http import HttpBackend  # noqa: PLC0415
 
         return HttpBackend(config.http)
-    from monitor.jobs.bandwidth_speedtest import SpeedtestBackend  # noqa: PLC0415
+    from monitor.jobs.bandwidth.speedtest import SpeedtestBackend  # noqa: PLC0415
 
     return SpeedtestBackend(config.speedtest)
 
