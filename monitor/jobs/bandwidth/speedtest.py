@@ -138,12 +138,32 @@ class SpeedtestBackend:
 
     def measure(self, stop: threading.Event, tally: ByteTally,
                 probe: LoadedRttProbe | None) -> BandwidthResult:
+        client, watch = self._client(stop, tally)
+        if self.config.duration is not None:
+            seconds = float(self.config.duration)
+            client.config["length"] = {"download": seconds, "upload": seconds}
+        best = self._best_server(client)
+        result = BandwidthResult(backend=self.name,
+                                 server=str(best.get("id") or best.get("host") or "?"),
+                                 latency_seconds=float(best["latency"]) / 1000)
+        watch.take_errors()
+        self._direction(client, watch, "download", stop, result, probe)
+        try:
+            self._direction(client, watch, "upload", stop, result, probe)
+        except BandwidthError as exc:
+            result.failure = str(exc)
+        return result
+
+    def _client(self, stop: threading.Event, tally: ByteTally) -> tuple[Any, _WatchingOpener]:
+        """A speedtest client whose every request is counted and checked; its constructor
+        already fetches speedtest.net's configuration."""
         import speedtest  # noqa: PLC0415 - imported only when this backend runs
 
         holder: dict[str, _WatchingOpener] = {}
 
         class Client(speedtest.Speedtest):  # type: ignore[misc]  # untyped library
             _opener: Any
+
             def get_config(self) -> Any:
                 # wrap the opener before the first request (the constructor fetches the config)
                 if not isinstance(self._opener, _WatchingOpener):
@@ -161,30 +181,21 @@ class SpeedtestBackend:
                     "speedtest configuration (speedtest-config.php): got an HTML page instead "
                     "of XML (blocked, a captive portal or a login page?)") from exc
             raise _fail("configuration (speedtest-config.php)", exc) from exc
-        watch = holder["watch"]
-        if self.config.duration is not None:
-            seconds = float(self.config.duration)
-            client.config["length"] = {"download": seconds, "upload": seconds}
+        return client, holder["watch"]
+
+    def _best_server(self, client: Any) -> dict[str, Any]:
+        """The configured server, else the one with the lowest latency; it must answer."""
         try:
             ids = [self.config.server_id] if self.config.server_id is not None else None
             client.get_servers(ids)
-            best = client.get_best_server()
+            best: dict[str, Any] = client.get_best_server()
         except Exception as exc:  # noqa: BLE001
             raise _fail("server selection", exc) from exc
         # speedtest-cli scores a failed latency.txt request as 3600 s, averaged over three
         if float(best.get("latency", UNREACHABLE_MS)) >= UNREACHABLE_MS:
             raise BandwidthError(f"speedtest server selection: server {best.get('id')} did not "
                                  "answer latency.txt")
-        result = BandwidthResult(backend=self.name,
-                                 server=str(best.get("id") or best.get("host") or "?"),
-                                 latency_seconds=float(best["latency"]) / 1000)
-        watch.take_errors()
-        self._direction(client, watch, "download", stop, result, probe)
-        try:
-            self._direction(client, watch, "upload", stop, result, probe)
-        except BandwidthError as exc:
-            result.failure = str(exc)
-        return result
+        return best
 
     def _direction(self, client: Any, watch: _WatchingOpener, direction: str,
                    stop: threading.Event, result: BandwidthResult,
