@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -68,7 +69,24 @@ class LatencyMetrics:
         self.outages = Counter("homemon_internet_outages", "Transitions from up to down seen by "
                                "the daemon", registry=registry)
         self.outage_seconds = Counter("homemon_internet_outage_seconds", "Time spent with the "
-                                      "internet down, at ping-round resolution", registry=registry)
+                                      "internet down, at probe-slot resolution", registry=registry)
+        self.current_outage = Gauge("homemon_internet_current_outage_seconds", "How long the "
+                                    "ongoing internet outage has lasted; 0 while up",
+                                    registry=registry)
+        # the outage log (monitor/outages.py, branch alerting); None until it is merged
+        self.recent_outages: Any = _recent_outages(registry)
+
+
+def _recent_outages(registry: CollectorRegistry) -> Any:
+    try:
+        from monitor import outages  # noqa: PLC0415
+    except ImportError:
+        return None
+    recent = outages.RecentOutages()
+    register = getattr(outages, "register", None)
+    if register is not None:
+        register(recent, registry)
+    return recent
 
 
 class BandwidthMetrics:
