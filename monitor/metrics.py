@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.outages import RecentOutages, RecentOutagesCollector
 
 JOB_RESULTS = ("success", "failure", "timeout", "skipped")
 
@@ -73,20 +73,8 @@ class LatencyMetrics:
         self.current_outage = Gauge("homemon_internet_current_outage_seconds", "How long the "
                                     "ongoing internet outage has lasted; 0 while up",
                                     registry=registry)
-        # the outage log (monitor/outages.py, branch alerting); None until it is merged
-        self.recent_outages: Any = _recent_outages(registry)
-
-
-def _recent_outages(registry: CollectorRegistry) -> Any:
-    try:
-        from monitor import outages  # noqa: PLC0415
-    except ImportError:
-        return None
-    recent = outages.RecentOutages()
-    register = getattr(outages, "register", None)
-    if register is not None:
-        register(recent, registry)
-    return recent
+        self.recent_outages = RecentOutages()  # the status page reads the same instance
+        RecentOutagesCollector(self.recent_outages, registry)
 
 
 class BandwidthMetrics:

@@ -319,7 +319,9 @@ def _outage_scenarios(lab: LatencyLab, responder: Any, logs: dict[str, Path]) ->
         assert samples[("homemon_internet_up", ())] == 1
         logs[mode].with_suffix(".metrics").write_text(json.dumps({
             "outages": samples[("homemon_internet_outages_total", ())],
-            "seconds": samples[("homemon_internet_outage_seconds_total", ())]}))
+            "seconds": samples[("homemon_internet_outage_seconds_total", ())],
+            "recent": [value for (name, _), value in samples.items()
+                       if name == "homemon_internet_recent_outage_seconds"]}))
 
 
 def _check_outage(lab: LatencyLab, logs: dict[str, Path], record: dict[str, Any]) -> None:
@@ -339,6 +341,7 @@ def _check_outage(lab: LatencyLab, logs: dict[str, Path], record: dict[str, Any]
         assert counted["outages"] == 1
         assert back[0]["outage_seconds"] == pytest.approx(true_length, abs=1.0)
         assert counted["seconds"] == pytest.approx(back[0]["outage_seconds"], abs=0.01)
+        assert counted["recent"] == [pytest.approx(back[0]["outage_seconds"], abs=0.01)]
         assert -0.05 <= back[0]["start"] - silence[0] <= 1.05  # the first silent slot
         # N slots, the last one's timeout, and slack for a loaded machine
         assert 0 < detected_after <= OUTAGE_AFTER + 1 + 2

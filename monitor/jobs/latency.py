@@ -286,9 +286,7 @@ class LatencyJob:
                   since=round(edge.start, 3))
             return
         assert edge.end is not None
-        recent = getattr(self.metrics, "recent_outages", None)
-        if recent is not None:
-            recent.add(edge.start, edge.end)
+        self.metrics.recent_outages.add(edge.start, edge.end)  # the outage report's edges
         event(log, logging.INFO, f"internet back after {edge.seconds:.0f} s",
               outage_seconds=round(edge.seconds, 3), targets=self._internet,
               start=round(edge.start, 3), end=round(edge.end, 3))
