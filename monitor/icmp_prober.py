@@ -240,7 +240,9 @@ class Prober:
             self._decide(state, slot, None)
             return
         family = family_of(address)
-        sequence = (self.first_sequence + slot) & 0xFFFF
+        # one sequence number per request, so two targets with the same address (two names for
+        # one host) still tell their replies apart
+        sequence = (self.first_sequence + slot * len(self.targets) + state.index) & 0xFFFF
         try:
             sent_at, identifier = self._socket(family).send(address, self.identifier,
                                                             sequence, self.payload)

@@ -261,7 +261,8 @@ def test_job_probes_loopback_every_slot_and_a_name_that_does_not_resolve_fails_a
     """Real requests to loopback next to a name that cannot resolve (refused before any DNS
     query is sent: nothing leaves the machine)."""
     config = LatencyConfig(targets=[PingTarget("127.0.0.1"), PingTarget("::1", name="lo6"),
-                                    PingTarget("empty..label", name="bad")],
+                                    PingTarget("empty..label", name="bad"),
+                                    PingTarget("127.0.0.1", name="same-address")],
                            count=3, packet_interval=0.05, packet_timeout=0.5, privileged=True)
     job = LatencyJob(config, _metrics()[1])
     try:
@@ -275,6 +276,7 @@ def test_job_probes_loopback_every_slot_and_a_name_that_does_not_resolve_fails_a
     assert targets["127.0.0.1"]["received"] == targets["127.0.0.1"]["sent"]
     assert 0 < targets["127.0.0.1"]["avg_ms"] < 100
     assert targets["lo6"]["received"] >= 3
+    assert targets["same-address"]["received"] == targets["same-address"]["sent"] >= 3
     dead = targets["bad"]
     assert dead["sent"] >= 3
     assert dead["received"] == 0
