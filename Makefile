@@ -7,6 +7,9 @@ NEEDED_COMMANDS := prometheus promtool prometheus-alertmanager amtool iperf3 ip 
 # the status page test drives Debian's chromium with Playwright (no browser download)
 DEBIAN_PACKAGES += chromium
 NEEDED_COMMANDS += chromium
+# bench/latency.py runs smokeping_prober next to the daemon
+DEBIAN_PACKAGES += prometheus-smokeping-prober
+NEEDED_COMMANDS += prometheus-smokeping-prober
 
 .PHONY: test lint system-deps venv bench clean
 
