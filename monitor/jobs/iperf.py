@@ -7,6 +7,10 @@ just measures against the fixed `host`.
 
 iperf3 runs as a subprocess with -J (not the PyPI wrapper, which takes over stdout and cannot
 be timed out). iperf3 3.11-3.13 exit 0 when a -J run fails, so the JSON `error` key decides.
+
+Bytes include the omitted (-O) seconds: `end.sum_sent` and `end.sum_received` leave them out
+(iperf_reset_stats zeroes the counters when the omit period ends), but the link carried them
+all the same; see run_bytes.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from monitor.metrics import IperfMetrics
 
 log = logging.getLogger("monitor.jobs.iperf")
 
+OMIT_SLACK = 0.25  # seconds of omit period the interval reports may miss before we fill in
 SUBPROCESS_MARGIN = 15.0  # connect (5 s) + result exchange, on top of duration + omit
 CONNECT_TIMEOUT_MS = 5000
 BUSY_RETRIES = 4
@@ -72,7 +77,7 @@ class DirectionResult:
     direction: str  # upload | download
     bits_per_second: float  # receiver-side goodput
     retransmits: int | None  # sender side; None when the sender did not report it
-    bytes: int  # bytes the sender put on the wire
+    bytes: int  # data bytes of the whole run, omitted seconds included (see run_bytes)
 
 
 @dataclass(frozen=True)
@@ -114,10 +119,46 @@ def parse_result(text: str, direction: str) -> DirectionResult:
     retransmits = sent.get("retransmits")
     if isinstance(retransmits, bool) or not isinstance(retransmits, int):
         retransmits = None
-    sent_bytes = sent.get("bytes")
-    if isinstance(sent_bytes, bool) or not isinstance(sent_bytes, int | float):
-        sent_bytes = received.get("bytes", 0)
-    return DirectionResult(direction, float(bps), retransmits, int(sent_bytes or 0))
+    own = received if direction == "download" else sent  # the client's own counter
+    return DirectionResult(direction, float(bps), retransmits, run_bytes(data, own))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return None
+    return float(value)
+
+
+def _omit_seconds(data: dict[str, Any]) -> float:
+    test_start = data.get("start", {}).get("test_start") if isinstance(
+        data.get("start"), dict) else None
+    omit = _number(test_start.get("omit")) if isinstance(test_start, dict) else None
+    return omit or 0.0
+
+
+def run_bytes(data: dict[str, Any], own: dict[str, Any]) -> int:
+    """All data bytes of the run as the client counted them: what it wrote to its sockets for
+    an upload, what it received for a download (-R) -- the omitted seconds included.
+
+    The measured period comes from the client's own end counter (exact, independent of the
+    interval reports); the omit period from the intervals marked `"omitted": true`. iperf3
+    zeroes the interval in progress when its omit timer fires before its stats timer (seen
+    with 3.12, -O 2), so omitted intervals can cover less than `omit` seconds; the missing
+    time is filled in at the measured period's rate (it directly precedes that period)."""
+    measured = _number(own.get("bytes")) or 0.0
+    measured_seconds = _number(own.get("seconds")) or 0.0
+    omitted_bytes = omitted_seconds = 0.0
+    intervals = data.get("intervals")
+    for interval in intervals if isinstance(intervals, list) else ():
+        total = interval.get("sum") if isinstance(interval, dict) else None
+        if not isinstance(total, dict) or total.get("omitted") is not True:
+            continue
+        omitted_bytes += _number(total.get("bytes")) or 0.0
+        omitted_seconds += _number(total.get("seconds")) or 0.0
+    missing = _omit_seconds(data) - omitted_seconds
+    if missing > OMIT_SLACK and measured_seconds > 0:
+        omitted_bytes += missing * measured / measured_seconds
+    return round(measured + omitted_bytes)
 
 
 def iperf3_args(host: str, port: int, *, duration: float, omit: float, streams: int,
