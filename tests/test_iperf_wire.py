@@ -3,13 +3,19 @@
 the sending end's interface, /sys/class/net/<veth>/statistics/tx_bytes.
 
 The wire carries more than the counter: TCP/IP headers (at most 66 of every 1514 bytes, 4.4 %;
-less where the kernel counts GSO super-packets with one header each), retransmitted segments
-and the small control connection. So the counter must lie between 93 % and 100 % of the wire,
-plus 3 % for the one case where it may be above: an omitted second iperf3 did not report, which
-the job fills in at the measured rate (see run_bytes).
-b -> a (the download, which AWS bills) is shaped to 30 Mbit/s like a home link; the upload is
-left at veth speed so that no send-buffer backlog is left when the test stops (on a slow link
-the upload counter includes what the client had queued but never sent, see docs/iperf.md)."""
+less where the kernel counts GSO super-packets with one header each), the small control
+connection, and what the sender still pushes out after the receiver's last count (the tbf
+queue and socket buffers draining at the end: the server sent up to ~0.5 MB, 3 %, more than
+the client received in the download runs here).
+Segments tbf drops never reach the veth counter, so retransmissions add little. The counter
+must lie between 90 % and 105 % of the wire (end.sum_sent alone gave 0.55-0.77 here). It can
+exceed the wire by a little where it estimates: the upload's omitted seconds are taken at the
+measured rate and may overlap the server's measured period by the clocks' skew (seen: +2.4 %),
+and omitted time iperf3 did not report is filled in at that rate (see run_bytes).
+
+Both ways are shaped like a home link (tbf: 30 Mbit/s b -> a, the download AWS bills, and
+15 Mbit/s a -> b), where slow start makes the client write far more into its sockets in the
+first second than the link carries."""
 
 from __future__ import annotations
 
@@ -29,9 +35,9 @@ from tests.support.netns import NetnsPair, requires_netns
 from tests.support.procs import wait_until
 
 PORT = 5201
-DOWN_MBIT = 30
+DOWN_MBIT, UP_MBIT = 30, 15
 DURATION, STREAMS = 3, 2
-LOW, HIGH = 0.93, 1.03
+LOW, HIGH = 0.90, 1.05
 
 
 def tx_bytes(pair: NetnsPair, side: str) -> int:
@@ -40,9 +46,9 @@ def tx_bytes(pair: NetnsPair, side: str) -> int:
 
 
 def run_direction(pair: NetnsPair, direction: str, omit: int,
-                  saved: Path) -> tuple[float, int, int]:
+                  saved: Path) -> tuple[float, int, dict[str, int]]:
     """One run of the job for one direction -> (counter increase, wire bytes, iperf3's
-    end.sum_sent.bytes, the figure the job counted before)."""
+    end.sum_sent: its bytes are the figure the job counted before)."""
     config = IperfConfig(enabled=True, host=pair.ip_b, port=PORT, streams=STREAMS,
                          duration=Duration(DURATION), omit=Duration(omit),
                          directions=[direction])
@@ -57,7 +63,7 @@ def run_direction(pair: NetnsPair, direction: str, omit: int,
     counted = metrics.registry.get_sample_value("homemon_iperf_bytes_total",
                                                 {"direction": direction})
     assert counted is not None
-    return counted, wire, json.loads(saved.read_text())["end"]["sum_sent"]["bytes"]
+    return counted, wire, json.loads(saved.read_text())["end"]["sum_sent"]
 
 
 @requires_netns
@@ -67,15 +73,16 @@ def run_direction(pair: NetnsPair, direction: str, omit: int,
 def test_bytes_counter_matches_the_wire(omit: int, tmp_path: Path) -> None:
     with NetnsPair("ipw") as pair:
         pair.shape("b", DOWN_MBIT)
+        pair.shape("a", UP_MBIT)
         pair.popen_b(["iperf3", "-s", "-p", str(PORT)], stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL)
         wait_until(lambda: pair.run_a(["iperf3", "-c", pair.ip_b, "-p", str(PORT), "-t", "1",
                                        "-b", "1M"], timeout=10), 10, what="iperf3 -s in b")
         figures = {direction: run_direction(pair, direction, omit, tmp_path / direction)
                    for direction in ("upload", "download")}
-    for direction, (counted, wire, sum_sent) in figures.items():
+    for direction, (counted, wire, sent) in figures.items():
         print(f"\n-t {DURATION} -O {omit} -P {STREAMS} {direction}: counter {counted:.0f} B, "
-              f"wire {wire} B, counter/wire {counted / wire:.3f} "
-              f"(end.sum_sent alone: {sum_sent / wire:.3f})")
+              f"wire {wire} B, counter/wire {counted / wire:.3f} (end.sum_sent alone: "
+              f"{sent['bytes'] / wire:.3f}; {sent.get('retransmits')} retransmits)")
     for direction, (counted, wire, _) in figures.items():
         assert LOW * wire <= counted <= HIGH * wire, direction

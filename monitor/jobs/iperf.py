@@ -77,7 +77,7 @@ class DirectionResult:
     direction: str  # upload | download
     bits_per_second: float  # receiver-side goodput
     retransmits: int | None  # sender side; None when the sender did not report it
-    bytes: int  # data bytes of the whole run, omitted seconds included (see run_bytes)
+    bytes: int  # payload received in the whole run, omitted seconds included (run_bytes)
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,8 @@ def parse_result(text: str, direction: str) -> DirectionResult:
     retransmits = sent.get("retransmits")
     if isinstance(retransmits, bool) or not isinstance(retransmits, int):
         retransmits = None
-    own = received if direction == "download" else sent  # the client's own counter
-    return DirectionResult(direction, float(bps), retransmits, run_bytes(data, own))
+    return DirectionResult(direction, float(bps), retransmits,
+                           run_bytes(data, received, client_receives=direction == "download"))
 
 
 def _number(value: Any) -> float | None:
@@ -136,17 +136,22 @@ def _omit_seconds(data: dict[str, Any]) -> float:
     return omit or 0.0
 
 
-def run_bytes(data: dict[str, Any], own: dict[str, Any]) -> int:
-    """All data bytes of the run as the client counted them: what it wrote to its sockets for
-    an upload, what it received for a download (-R) -- the omitted seconds included.
+def run_bytes(data: dict[str, Any], received: dict[str, Any], *, client_receives: bool) -> int:
+    """The payload that crossed the link in the whole run, omitted seconds included: what the
+    receiver got, which is what the sender's link carried (less headers and retransmissions).
 
-    The measured period comes from the client's own end counter (exact, independent of the
-    interval reports); the omit period from the intervals marked `"omitted": true`. iperf3
-    zeroes the interval in progress when its omit timer fires before its stats timer (seen
-    with 3.12, -O 2), so omitted intervals can cover less than `omit` seconds; the missing
-    time is filled in at the measured period's rate (it directly precedes that period)."""
-    measured = _number(own.get("bytes")) or 0.0
-    measured_seconds = _number(own.get("seconds")) or 0.0
+    Measured period: `end.sum_received` (the receiver's own counter; exact, and independent of
+    the interval reports). Omit period: the client's intervals marked `"omitted": true`. For a
+    download the client is the receiver and those are exact. For an upload they count what the
+    client wrote to its sockets, which in slow start runs ahead of the link (on a 15 Mbit/s
+    link by ~1.5 MB, never sent when the test stops), so they are capped at the measured
+    rate. iperf3 zeroes the interval in progress when its omit timer fires before its stats
+    timer (seen with 3.12, -O 2): omitted intervals that cover less than `omit` seconds are
+    filled in at the measured rate (the missing time directly precedes the measured period)."""
+    measured = _number(received.get("bytes")) or 0.0
+    measured_seconds = _number(received.get("seconds")) or 0.0
+    rate = measured / measured_seconds if measured_seconds > 0 else 0.0
+    omit = _omit_seconds(data)
     omitted_bytes = omitted_seconds = 0.0
     intervals = data.get("intervals")
     for interval in intervals if isinstance(intervals, list) else ():
@@ -155,9 +160,10 @@ def run_bytes(data: dict[str, Any], own: dict[str, Any]) -> int:
             continue
         omitted_bytes += _number(total.get("bytes")) or 0.0
         omitted_seconds += _number(total.get("seconds")) or 0.0
-    missing = _omit_seconds(data) - omitted_seconds
-    if missing > OMIT_SLACK and measured_seconds > 0:
-        omitted_bytes += missing * measured / measured_seconds
+    if omit - omitted_seconds > OMIT_SLACK:
+        omitted_bytes += (omit - omitted_seconds) * rate
+    if not client_receives and rate > 0:
+        omitted_bytes = min(omitted_bytes, omit * rate)
     return round(measured + omitted_bytes)
 
 
