@@ -8,10 +8,11 @@ connection, and what the sender still pushes out after the receiver's last count
 queue and socket buffers draining at the end: the server sent up to ~0.5 MB, 3 %, more than
 the client received in the download runs here).
 Segments tbf drops never reach the veth counter, so retransmissions add little. The counter
-must lie between 90 % and 105 % of the wire (end.sum_sent alone gave 0.55-0.77 here). It can
-exceed the wire by a little where it estimates: the upload's omitted seconds are taken at the
-measured rate and may overlap the server's measured period by the clocks' skew (seen: +2.4 %),
-and omitted time iperf3 did not report is filled in at that rate (see run_bytes).
+must lie between 88 % and 105 % of the wire (end.sum_sent alone gave 0.55-0.77 here; the new
+counter 0.90-1.03 over some 40 runs, most 0.96-1.02). It can exceed the wire a little where it
+estimates: the upload's omitted seconds are taken at the measured rate and may overlap the
+server's measured period, timed by its own clock; and omitted time iperf3 did not report is
+filled in at that rate (see run_bytes).
 
 Both ways are shaped like a home link (tbf: 30 Mbit/s b -> a, the download AWS bills, and
 15 Mbit/s a -> b), where slow start makes the client write far more into its sockets in the
@@ -37,7 +38,7 @@ from tests.support.procs import wait_until
 PORT = 5201
 DOWN_MBIT, UP_MBIT = 30, 15
 DURATION, STREAMS = 3, 2
-LOW, HIGH = 0.90, 1.05
+LOW, HIGH = 0.88, 1.05
 
 
 def tx_bytes(pair: NetnsPair, side: str) -> int:
