@@ -195,3 +195,12 @@ def test_unknown_value_type_of_a_known_sensor_is_counted() -> None:
     parsed, reading = api("SDS011", {"P1": "30.0", "P2": "20.0", "P7": "1.0"})
     assert reading is not None
     assert parsed.rejected == Counter({"unknown_value_type": 1})
+    assert parsed.unknown == {"value type 'P7' from sensor type 'SDS011'"}
+
+
+def test_sensors_of_other_kinds_in_an_area_are_counted_not_dropped() -> None:
+    parsed, reading = api("Radiation Si22G", {"counts_per_minute": "18", "hv_pulses": "4000"})
+    assert reading is None
+    assert parsed.rejected == Counter({"unknown_value_type": 2})
+    assert parsed.unknown == {"value type 'counts_per_minute' from sensor type 'Radiation Si22G'",
+                              "value type 'hv_pulses' from sensor type 'Radiation Si22G'"}

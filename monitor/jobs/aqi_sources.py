@@ -120,12 +120,13 @@ def parse_value(quantity: str, raw: Any) -> float:
     return value
 
 
-def parse_values(entries: Any, parsed: Parsed,
-                 classify: Callable[[str], Kind]) -> tuple[dict[str, float], list[Family]]:
+def parse_values(entries: Any, parsed: Parsed, classify: Callable[[str], Kind],
+                 origin: str = "") -> tuple[dict[str, float], list[Family]]:
     """A sensordatavalues list -> values by quantity, and the sensor families that wrote them
     (in order). Particle counts, unknown value types and unknown sensors' P values are counted
     in `parsed.rejected`; known values we do not export are passed over. With two sensors of
-    one quantity on a device the first listed wins."""
+    one quantity on a device the first listed wins. `origin` ends the log text of an unknown
+    type (" from sensor type 'X'")."""
     if not isinstance(entries, list):
         raise Rejected("missing_field", "no sensordatavalues list")
     values: dict[str, float] = {}
@@ -141,7 +142,7 @@ def parse_values(entries: Any, parsed: Parsed,
         quantity = kind.kind
         if quantity is None:
             parsed.rejected["unknown_value_type"] += 1
-            parsed.unknown.add(f"value type {value_type!r}")
+            parsed.unknown.add(f"value type {value_type!r}{origin}")
         elif quantity == UNKNOWN_SENSOR:
             parsed.rejected[UNKNOWN_SENSOR] += 1
         elif quantity == COUNT:
@@ -178,7 +179,8 @@ def parse_record(record: Any, parsed: Parsed) -> Reading | None:
         type_name = str(sensor_type.get("name", "")) if isinstance(sensor_type, dict) else ""
         family = api_family(type_name)
         values, _ = parse_values(record.get("sensordatavalues"), parsed,
-                                 lambda value_type: api_kind(family, value_type))
+                                 lambda value_type: api_kind(family, value_type),
+                                 f" from sensor type {type_name!r}")
     except Rejected as exc:
         parsed.rejected[exc.reason] += 1
         return None
