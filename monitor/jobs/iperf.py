@@ -42,7 +42,7 @@ from monitor.metrics import IperfMetrics
 
 log = logging.getLogger("monitor.jobs.iperf")
 
-OMIT_SLACK = 0.25  # seconds of omit period the interval reports may miss before we fill in
+OMIT_SLACK = 0.25  # omitted time the interval reports may lack before it is filled in
 SUBPROCESS_MARGIN = 15.0  # connect (5 s) + result exchange, on top of duration + omit
 CONNECT_TIMEOUT_MS = 5000
 BUSY_RETRIES = 4
@@ -130,10 +130,9 @@ def _number(value: Any) -> float | None:
 
 
 def _omit_seconds(data: dict[str, Any]) -> float:
-    test_start = data.get("start", {}).get("test_start") if isinstance(
-        data.get("start"), dict) else None
-    omit = _number(test_start.get("omit")) if isinstance(test_start, dict) else None
-    return omit or 0.0
+    start = data.get("start")
+    test_start = start.get("test_start") if isinstance(start, dict) else None
+    return (_number(test_start.get("omit")) if isinstance(test_start, dict) else None) or 0.0
 
 
 def run_bytes(data: dict[str, Any], received: dict[str, Any], *, client_receives: bool) -> int:
