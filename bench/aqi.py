@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 
 from monitor.config import AqiConfig, AreaConfig  # noqa: E402
-from monitor.jobs.aqi import AqiJob, AqiResult, Source, SourceOutcome  # noqa: E402
-from monitor.jobs.aqi_sources import parse_records  # noqa: E402
+from monitor.jobs.aqi.job import AqiJob, AqiResult, Source, SourceOutcome  # noqa: E402
+from monitor.jobs.aqi.sources import parse_records  # noqa: E402
 from monitor.metrics import Metrics  # noqa: E402
 from tests.support.aqi_server import aqi_server, area_path, record  # noqa: E402
 from tests.support.procs import (  # noqa: E402

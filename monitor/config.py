@@ -15,7 +15,7 @@ from monitor.configschema import ByteSize, Duration, Problems, bounded, convert_
 DEFAULT_PORT = 10132
 CONFIG_ENV = "HOMEMON_CONFIG"
 DEFAULT_CONFIG_FILE = "home-monitor.yml"
-AQI_PARALLEL_REQUESTS = 4  # the aqi job's concurrent requests (monitor/jobs/aqi.py)
+AQI_PARALLEL_REQUESTS = 4  # the aqi job's concurrent requests (monitor/jobs/aqi/job.py)
 LATENCY_ROUND_MARGIN = 0.5  # seconds on top of a latency round's worst case (set-up, load)
 
 

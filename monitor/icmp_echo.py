@@ -27,7 +27,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
 from icmplib.exceptions import ICMPSocketError, SocketPermissionError
@@ -135,7 +135,7 @@ async def echo_round(address: str, *, count: int, interval: float, timeout: floa
                      privileged: bool) -> EchoResult:
     """Send `count` echo requests to `address` (an IP literal) `interval` seconds apart and
     collect the replies until `timeout` after the last one was sent (the bandwidth job's
-    loaded-RTT pings; the latency job probes continuously, see monitor/icmp_prober.py).
+    loaded-RTT pings; the latency job probes continuously, see monitor/jobs/latency/prober.py).
 
     Raises OSError (PermissionError for the socket kind, or e.g. "Network is unreachable").
     """
@@ -181,3 +181,38 @@ async def echo_round(address: str, *, count: int, interval: float, timeout: floa
 def monotonic_to_wall(at: float) -> float:
     """A time.monotonic() reading as Unix seconds."""
     return time.time() - (time.monotonic() - at)
+
+
+# --- which socket kind the process may open -------------------------------------------------
+
+NO_ICMP_MESSAGE = (
+    "cannot send ICMP: unprivileged ping sockets are not allowed for this group "
+    "(set sysctl net.ipv4.ping_group_range, e.g. \"0 2147483647\") and raw sockets need "
+    "CAP_NET_RAW (run as root or add the capability)"
+)
+
+
+class IcmpUnavailable(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__(NO_ICMP_MESSAGE)
+
+
+def _can_open(privileged: bool) -> bool:
+    try:
+        open_socket(socket.AF_INET, privileged).close()
+    except PermissionError:
+        return False
+    return True
+
+
+def resolve_privileged(mode: Literal["auto", True, False]) -> bool:
+    """Raw sockets (True) or datagram ones (False)? `auto` prefers the unprivileged datagram
+    socket.
+
+    Raises IcmpUnavailable (naming ping_group_range and CAP_NET_RAW) if the mode cannot work.
+    """
+    candidates = [False, True] if mode == "auto" else [bool(mode)]
+    for privileged in candidates:
+        if _can_open(privileged):
+            return privileged
+    raise IcmpUnavailable

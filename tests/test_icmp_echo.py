@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from monitor.icmp_echo import EchoSocket, Reply, canonical, echo_round
-from monitor.icmp_prober import Prober, ProbeTarget, Slot
+from monitor.jobs.latency.prober import Prober, ProbeTarget, Slot
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.netns import requires_netns
 from tests.support.stack_configs import (
     dashboard_queries,
     rule_expressions,
@@ -38,9 +37,6 @@ def latency_panel_queries() -> list[tuple[str, str]]:
             if LATENCY_SERIES.search(expr)]
 
 
-@requires_netns
-@pytest.mark.netns
-@pytest.mark.slow
 def test_outage_reaches_the_phone_and_so_does_the_recovery(tmp_path: Path) -> None:
     with alert_path("stk", tmp_path, FAST) as stack:
         try:

@@ -1,5 +1,5 @@
 """The status page's in-memory history: slots, the 24 h window, outages, and the page and
-/api/status rendered from it (no HTTP, no browser; those are in test_web_browser.py)."""
+/api/status rendered from it (no HTTP, no browser; those are in test_web_browser_netns.py)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from monitor.history import History
-from monitor.jobs.indices import DAQI_COLOURS, DAQI_UPPER
+from monitor.jobs.aqi.indices import DAQI_COLOURS, DAQI_UPPER
 from monitor.webpage.charts import Band, Chart, Line, legend, render
 
 

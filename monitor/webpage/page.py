@@ -8,7 +8,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from monitor.jobs.indices import DAQI_COLOURS
+from monitor.jobs.aqi.indices import DAQI_COLOURS
 from monitor.units import format_duration
 from monitor.webpage.style import STYLE
 

@@ -11,7 +11,7 @@ from typing import Any
 from monitor import __version__
 from monitor.config import Config
 from monitor.history import History
-from monitor.jobs.indices import daqi_band
+from monitor.jobs.aqi.indices import daqi_band
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
 

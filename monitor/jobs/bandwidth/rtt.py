@@ -82,7 +82,7 @@ def make_probe(targets: Sequence[PingTarget], privileged_mode: Literal["auto", T
                ) -> LoadedRttProbe | None:
     """A probe for the latency job's first internet target, or None (with a log line) when
     there is none or ICMP is not allowed: the throughput test runs without loaded RTT."""
-    from monitor.icmp import IcmpUnavailable, resolve_privileged  # noqa: PLC0415
+    from monitor.icmp_echo import IcmpUnavailable, resolve_privileged  # noqa: PLC0415
 
     host = next((t.host for t in targets if t.counts_for_internet), None)
     if host is None:

@@ -1,6 +1,6 @@
 """The latency job: continuous ICMP echo to every target, RTT/jitter/loss, internet outages.
 
-A prober thread (`monitor.icmp_prober`) sends one request to every target each
+A prober thread (`monitor.jobs.latency.prober`) sends one request to every target each
 `packet_interval` (1 s by default) on a fixed schedule and never waits for replies. Every
 decided request (answered or lost) updates the counters and the RTT histogram at once; every
 decided slot ("did any internet target answer?") goes to the `OutageTracker`, which finds
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.config import LatencyConfig
-from monitor.icmp import resolve_privileged
-from monitor.icmp_prober import Prober, ProbeTarget
+from monitor.icmp_echo import resolve_privileged
 from monitor.jobs.base import Job, JobEnv
+from monitor.jobs.latency.prober import Prober, ProbeTarget
 from monitor.logs import event
 from monitor.metrics import LatencyMetrics
 from monitor.units import ms

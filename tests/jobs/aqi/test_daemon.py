@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import AqiConfig
-from monitor.jobs.aqi import AqiJob
+from monitor.jobs.aqi.job import AqiJob
 from monitor.metrics import Metrics
 from tests.support.aqi_server import (
     Reply,

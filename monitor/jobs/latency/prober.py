@@ -33,7 +33,7 @@ from monitor import addresses
 from monitor.errors import describe
 from monitor.icmp_echo import PAYLOAD_SIZE, EchoSocket, Reply, canonical, family_of
 
-log = logging.getLogger("monitor.icmp_prober")
+log = logging.getLogger("monitor.jobs.latency.prober")
 
 SlotCallback = Callable[[int, float, float | None], None]  # (slot, sent at, first reply at)
 ProbeCallback = Callable[[str, float | None], None]  # (label, RTT or None)

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.config import AqiConfig, AreaConfig, LocalSensorConfig
-from monitor.jobs.aqi import AqiJob
+from monitor.jobs.aqi.job import AqiJob
 from monitor.metrics import Metrics
 from tests.support.aqi_server import (
     AqiServer,

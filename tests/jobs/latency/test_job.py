@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.config import ConfigError, LatencyConfig, PingTarget, parse
-from monitor.jobs.latency import (
+from monitor.jobs.latency.job import (
     Edge,
     LatencyJob,
     OutageTracker,

@@ -30,9 +30,9 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config import IperfConfig
 from monitor.configschema import Duration
-from monitor.jobs.iperf import IperfJob
+from monitor.jobs.iperf.job import IperfJob
 from monitor.metrics import Metrics
-from tests.support.netns import NetnsPair, requires_netns
+from tests.support.netns import NetnsPair
 from tests.support.procs import wait_until
 
 PORT = 5201
@@ -67,9 +67,6 @@ def run_direction(pair: NetnsPair, direction: str, omit: int,
     return counted, wire, json.loads(saved.read_text())["end"]["sum_sent"]
 
 
-@requires_netns
-@pytest.mark.netns
-@pytest.mark.slow
 @pytest.mark.parametrize("omit", [1, 2])
 def test_bytes_counter_matches_the_wire(omit: int, tmp_path: Path) -> None:
     with NetnsPair("ipw") as pair:

@@ -24,7 +24,7 @@ from tests.support.iperf_aws import (
     new_instance,
     state,
 )
-from tests.support.netns import NetnsPair, requires_netns
+from tests.support.netns import NetnsPair
 from tests.support.procs import (
     REPO,
     daemon,
@@ -55,9 +55,6 @@ def reference(pair: NetnsPair, port: int, download: bool) -> float:
     return float(json.loads(out)["end"]["sum_received"]["bits_per_second"])
 
 
-@requires_netns
-@pytest.mark.netns
-@pytest.mark.slow
 def test_goodput_matches_reference_and_instance_is_stopped(tmp_path: Path) -> None:
     port = 5201
     with moto_ec2() as endpoint, NetnsPair("ipf") as pair:

@@ -19,13 +19,12 @@ import pytest
 
 from tests.support.bandwidth_env import start_server
 from tests.support.latency_netns import LatencyLab, Responder
-from tests.support.netns import NetnsPair, requires_netns
+from tests.support.netns import NetnsPair
 from tests.support.procs import REPO, daemon, free_port, minimal_config, wait_until, write_config
 from tests.support.web_lab import CHROMIUM
 
-pytestmark = [requires_netns, pytest.mark.netns, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                 reason="needs Debian's chromium (`make test` installs it)")]
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="needs Debian's chromium (`make test` installs it)")
 
 ISP, ROUTER = "10.77.1.1", "10.77.1.2"
 PROFILES = [f"{ISP}:12:3:0.02", f"{ROUTER}:1:0.3:0"]  # loss rare: no outage of its own

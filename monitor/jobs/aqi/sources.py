@@ -5,7 +5,7 @@ Facts this relies on (checked against the airrohr firmware and the API's docs): 
 coordinates are strings; `P1` is PM10, `P2` is PM2.5, `P0` is PM1 (do not swap them);
 timestamps are UTC without an offset, with a space or a "T"; a failed fan or dirty inlet
 reports 999.9 / 1999.9, and the official map drops PM10 >= 1900 and PM2.5 >= 900. What each
-value type of each sensor is comes from monitor/jobs/aqi_types.py.
+value type of each sensor is comes from monitor/jobs/aqi/value_types.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from monitor.jobs.aqi_types import (
+from monitor.jobs.aqi.value_types import (
     COUNT,
     IGNORED,
     UNKNOWN_SENSOR,

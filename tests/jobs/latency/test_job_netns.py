@@ -28,10 +28,8 @@ from tests.support.latency_netns import (
     mean,
     parse_ts,
 )
-from tests.support.netns import NetnsPair, requires_netns
+from tests.support.netns import NetnsPair
 from tests.support.procs import stop_process, wait_until
-
-pytestmark = [requires_netns, pytest.mark.netns, pytest.mark.slow]
 
 # (delay ms, jitter ms, loss share); each gets its own address on b's loopback
 SCENARIOS = {"no-delay": (0, 0, 0.0), "30ms": (30, 3, 0.05), "120ms": (120, 20, 0.30),

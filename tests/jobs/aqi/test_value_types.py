@@ -12,8 +12,8 @@ from collections import Counter
 
 import pytest
 
-from monitor.jobs.aqi_sources import Parsed, Reading, parse_local, parse_record
-from monitor.jobs.aqi_types import COUNT, IGNORED, QUANTITIES, local_kind
+from monitor.jobs.aqi.sources import Parsed, Reading, parse_local, parse_record
+from monitor.jobs.aqi.value_types import COUNT, IGNORED, QUANTITIES, local_kind
 from tests.support.aqi_server import firmware_data_json, record
 
 T = 1_700_000_000.0

@@ -29,7 +29,7 @@ from typing import Any
 
 from monitor.config import IperfConfig
 from monitor.jobs.base import Aborted, AnyEvent, Job, JobEnv, Periodic
-from monitor.jobs.ec2 import (
+from monitor.jobs.iperf.ec2 import (
     RUNNING_STATES,
     Ec2Error,
     Instance,
@@ -260,7 +260,7 @@ class IperfJob(Job):
         self.clock: RunningClock | None = None
         if config.ec2 is not None:
             if ec2_client is None:
-                from monitor.jobs.ec2 import make_client  # imports boto3
+                from monitor.jobs.iperf.ec2 import make_client  # imports boto3
 
                 ec2_client = make_client(config.ec2)
             self.instance = Instance(ec2_client, config.ec2.instance_id)

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from monitor.jobs.aqi_sources import (
+from monitor.jobs.aqi.sources import (
     FetchError,
     Parsed,
     parse_local,

@@ -22,7 +22,9 @@ import requests
 
 from monitor import __version__
 from monitor.config import AQI_PARALLEL_REQUESTS, AqiConfig
-from monitor.jobs.aqi_sources import (
+from monitor.jobs.aqi.indices import SCALE_WINDOW, SCALES, daqi_band, overall_index
+from monitor.jobs.aqi.means import MEAN_SIZES, WINDOWS, RunningMeans
+from monitor.jobs.aqi.sources import (
     FetchError,
     Parsed,
     Reading,
@@ -30,10 +32,8 @@ from monitor.jobs.aqi_sources import (
     parse_local,
     parse_records,
 )
-from monitor.jobs.aqi_state import MEAN_SIZES, WINDOWS, RunningMeans
-from monitor.jobs.aqi_types import COUNT, PM_SIZES, UNKNOWN_SENSOR
+from monitor.jobs.aqi.value_types import COUNT, PM_SIZES, UNKNOWN_SENSOR
 from monitor.jobs.base import Job, JobEnv, JobSkipped
-from monitor.jobs.indices import SCALE_WINDOW, SCALES, daqi_band, overall_index
 from monitor.logs import event
 from monitor.metrics import AqiMetrics
 

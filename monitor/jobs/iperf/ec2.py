@@ -18,7 +18,7 @@ from monitor.config import Ec2Config
 from monitor.jobs.base import Aborted, AnyEvent
 from monitor.logs import event
 
-log = logging.getLogger("monitor.jobs.ec2")
+log = logging.getLogger("monitor.jobs.iperf.ec2")
 
 POLL_SECONDS = 2.0
 RUNNING_STATES = ("pending", "running")

@@ -16,8 +16,8 @@ from botocore.stub import Stubber
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Ec2Config, IperfConfig
-from monitor.jobs.ec2 import Ec2Error, make_client
-from monitor.jobs.iperf import Aborted, IperfError, IperfJob
+from monitor.jobs.iperf.ec2 import Ec2Error, make_client
+from monitor.jobs.iperf.job import Aborted, IperfError, IperfJob
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
 from tests.support.iperf_aws import (
@@ -294,7 +294,7 @@ def test_stop_not_permitted_is_counted_and_named(port: int,
         stubber.add_response("describe_instances", _described(STUB_ID, "running"))
         stubber.add_client_error("stop_instances", "UnauthorizedOperation", "simulated", 403)
         job = make_job(stub_client, STUB_ID, port, metrics=metrics, start_timeout=0.5)
-        with caplog.at_level(logging.ERROR, "monitor.jobs.ec2"), \
+        with caplog.at_level(logging.ERROR, "monitor.jobs.iperf.ec2"), \
                 pytest.raises(IperfError, match="not accepting"):
             job.run(threading.Event())
         stubber.assert_no_pending_responses()

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.config import AqiConfig, AreaConfig
-from monitor.jobs.aqi import AqiJob
+from monitor.jobs.aqi.job import AqiJob
 from monitor.jobs.base import JobSkipped
 from monitor.metrics import Metrics
 from tests.support.aqi_server import AqiServer, Reply, aqi_server, record, sensor_path

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from monitor.jobs import indices
+from monitor.jobs.aqi import indices
 
 # (upper bound of the index, index) straight from the DEFRA table
 DAQI_PM25 = [(11, 1), (23, 2), (35, 3), (41, 4), (47, 5), (53, 6), (58, 7), (64, 8), (70, 9)]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.jobs.iperf import (
+from monitor.jobs.iperf.job import (
     DirectionResult,
     IperfError,
     IperfMeasurement,
@@ -27,7 +27,7 @@ from monitor.jobs.iperf import (
 )
 from monitor.metrics import Metrics
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def recorded(name: str) -> str:
