@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 
+from monitor.errors import describe
 from monitor.jobs.aqi.value_types import (
     COUNT,
     IGNORED,
@@ -276,7 +277,7 @@ def fetch_json(session: requests.Session, url: str, timeout: float,
     except requests.Timeout:
         raise FetchError("timeout", f"{url}: no answer in {timeout:g} s") from None
     except requests.RequestException as exc:
-        raise FetchError("connection", f"{url}: {type(exc).__name__}: {exc}") from None
+        raise FetchError("connection", f"{url}: {describe(exc)}") from None
     body = b"".join(chunks)
     try:
         return json.loads(body)

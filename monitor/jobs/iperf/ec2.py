@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.config import Ec2Config
+from monitor.errors import describe
 from monitor.jobs.base import Aborted, AnyEvent
 from monitor.logs import event
 
@@ -94,7 +95,7 @@ def explain(exc: Exception, instance_id: str) -> Ec2Error:
         return Ec2Error(message, code)
     if isinstance(exc, BotoCoreError):
         return Ec2Error(f"AWS call failed: {exc}", type(exc).__name__)
-    return Ec2Error(f"AWS call failed: {type(exc).__name__}: {exc}", type(exc).__name__)
+    return Ec2Error(f"AWS call failed: {describe(exc)}", type(exc).__name__)
 
 
 class Instance:
