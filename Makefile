@@ -4,6 +4,9 @@ PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager iperf3 iproute2 procps util-linux
 # commands whose absence means a Debian package is missing
 NEEDED_COMMANDS := prometheus promtool prometheus-alertmanager amtool iperf3 ip tc sysctl setpriv
+# container tests: a private dockerd (Debian's engine, 20.10) and a debootstrapped python base
+DEBIAN_PACKAGES += docker.io debootstrap git
+NEEDED_COMMANDS += dockerd containerd runc debootstrap git
 
 .PHONY: test lint system-deps venv bench clean
 
@@ -35,6 +38,7 @@ $(VENV)/.installed: pyproject.toml
 bench: system-deps venv
 	$(PY) -m bench.daemon
 	for b in latency bandwidth aqi stack; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
+	$(PY) -m bench.container
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
