@@ -24,9 +24,9 @@ RUN /opt/home-monitor/bin/python -m compileall -q -j 0 /opt/home-monitor/lib \
  && /opt/home-monitor/bin/python -c "import monitor.cli, boto3; boto3.session.Session().client('ec2', region_name='eu-west-2')"
 
 FROM ${PYTHON_IMAGE}
-# iperf3 from Debian (the iperf job runs it as a subprocess); nothing else is added.
+# iperf3 (the iperf job runs it) and tzdata (TZ = local time in outage labels) from Debian.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iperf3 libyaml-0-2 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iperf3 libyaml-0-2 tzdata \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/log/dpkg.log /var/log/apt \
  && groupadd --system --gid 10132 homemon \
  && useradd --system --uid 10132 --gid homemon --home-dir /var/lib/home-monitor --no-create-home \

@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.outages import RecentOutages, RecentOutagesCollector
 
 JOB_RESULTS = ("success", "failure", "timeout", "skipped")
 
@@ -69,6 +70,8 @@ class LatencyMetrics:
                                "the daemon", registry=registry)
         self.outage_seconds = Counter("homemon_internet_outage_seconds", "Time spent with the "
                                       "internet down, at ping-round resolution", registry=registry)
+        self.recent_outages = RecentOutages()  # the status page reads the same instance
+        RecentOutagesCollector(self.recent_outages, registry)
 
 
 class BandwidthMetrics:

@@ -296,6 +296,9 @@ def record(result: LatencyResult, metrics: LatencyMetrics,
         _log_edge(edge, result.targets)
         if edge.counted:
             metrics.outages.inc()
+        if not edge.down:  # internet back: the outage report needs wall-clock edges
+            ended = time.time() - result.duration  # when this round began
+            metrics.recent_outages.add(ended - edge.outage_seconds, ended)
     return {"internet_up": None if up is None else int(up), "targets": figures}
 
 
