@@ -3,21 +3,24 @@
 # Plain Dockerfile syntax on purpose (no `# syntax=` line, no heredoc): it builds with the
 # classic builder and BuildKit of Docker 20.10 (Debian's docker.io) and later, with no
 # frontend image to pull. tests/test_container.py builds it with both.
-# The build stage has the compiler (PyYAML has no arm/v7 wheel and builds from source there);
-# the runtime stage gets only the finished virtualenv, so no build tool is left in the image.
+# The build stage gets the compiler where needed (PyYAML has no arm/v7 wheel and builds from
+# source there); the runtime stage gets only the finished virtualenv, so no build tool is left.
 ARG PYTHON_IMAGE=python:3.13.9-slim-trixie
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libyaml-dev \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
-# A venv without pip of its own: the base image's pip installs into it.
+# A venv without pip of its own: the base image's pip installs into it. The compiler is only
+# fetched where PyYAML has no wheel (arm/v7); amd64 and arm64 builds skip that download.
 RUN python -m venv --without-pip /opt/home-monitor \
- && pip --python /opt/home-monitor/bin/python install --no-compile .
+ && if ! pip --python /opt/home-monitor/bin/python install --no-compile --only-binary=PyYAML .; then \
+      apt-get update \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libyaml-dev \
+      && rm -rf /var/lib/apt/lists/* \
+      && pip --python /opt/home-monitor/bin/python install --no-compile . ; \
+    fi
 COPY deploy/image/prune_botocore.py /tmp/
 RUN python /tmp/prune_botocore.py /opt/home-monitor
 RUN /opt/home-monitor/bin/python -m compileall -q -j 0 /opt/home-monitor/lib \
