@@ -62,9 +62,9 @@ def proc_status(pid: int) -> dict[str, str]:
     return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
 
 
-# --- session fixtures: one engine, one base, one build for every test here ---------------
+# --- one engine, one base, one build for every test here; stopped when this module ends --
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def engine() -> Iterator[de.DockerEngine]:
     for command in ("dockerd", "debootstrap", "prometheus"):
         assert shutil.which(command), f"{command} missing: `make system-deps` installs it"
@@ -75,18 +75,18 @@ def engine() -> Iterator[de.DockerEngine]:
                + f"; all container tests {time.monotonic() - started:.0f} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def python_base(engine: de.DockerEngine) -> str:
     with de.timed("python stand-in base (debootstrap or cache + import)", engine.timings):
         return de.import_python_standin(engine)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def compose_spec(engine: de.DockerEngine) -> dict[str, Any]:
     return repo_compose(engine, de.REPO)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def image(engine: de.DockerEngine, python_base: str, compose_spec: dict[str, Any],
           buildkit_build: Future[float]) -> str:
     """The Dockerfile built with the classic builder, tagged as the compose file's image."""
@@ -98,7 +98,7 @@ def image(engine: de.DockerEngine, python_base: str, compose_spec: dict[str, Any
     return tag
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def buildkit_build(engine: de.DockerEngine, python_base: str) -> Iterator[Future[float]]:
     """The BuildKit build runs beside the classic one: most of a build waits on the network."""
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -106,7 +106,7 @@ def buildkit_build(engine: de.DockerEngine, python_base: str) -> Iterator[Future
                           build_args={"PYTHON_IMAGE": python_base})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def network(engine: de.DockerEngine) -> dict[str, str]:
     engine.docker("network", "create", "--driver", "bridge", NETWORK)
     ipam = engine.inspect(NETWORK)["IPAM"]["Config"][0]
@@ -140,7 +140,7 @@ class Monitor:
         return self.engine.inspect(self.name)["State"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def monitor(engine: de.DockerEngine, image: str, network: dict[str, str],
             compose_spec: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Monitor:
     config = tmp_path_factory.mktemp("monitor-config") / "home-monitor.yml"
@@ -247,7 +247,7 @@ def test_sigterm_stops_it_quickly_and_the_state_volume_survives_a_restart(
 
 # --- the compose file, from a fresh clone ----------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fresh_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     clone = tmp_path_factory.mktemp("clone") / "home-monitor"
     subprocess.run(["git", "clone", "-q", str(de.REPO), str(clone)], check=True, timeout=120)

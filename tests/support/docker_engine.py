@@ -274,10 +274,15 @@ def running_engine() -> Iterator[DockerEngine]:
 
 
 def _stop(engine: DockerEngine, process: subprocess.Popen[bytes]) -> None:
+    networks: list[str] = []
     if process.poll() is None:
         ids = engine.docker("ps", "-aq", check=False, timeout=30).stdout.split()
         if ids:
             engine.docker("rm", "-f", "-v", *ids, check=False, timeout=120)
+        networks = engine.docker("network", "ls", "-q", "--no-trunc", "--filter", "type=custom",
+                                 check=False, timeout=30).stdout.split()
+        if networks:
+            engine.docker("network", "rm", *networks, check=False, timeout=60)
         pid = int(engine.pidfile.read_text()) if engine.pidfile.is_file() else process.pid
         os.kill(pid, signal.SIGTERM)
         if not _wait_gone(pid, 30):
@@ -290,6 +295,11 @@ def _stop(engine: DockerEngine, process: subprocess.Popen[bytes]) -> None:
             _wait_gone(pid, 10)
     for mount in _mounts_under(engine.root):
         subprocess.run(["umount", "-l", mount], check=False, timeout=30)
+    # A user-defined network's bridge outlives a dockerd that did not remove it.
+    for network in networks:
+        bridge = f"br-{network[:12]}"
+        if Path(f"/sys/class/net/{bridge}").exists():
+            subprocess.run(["ip", "link", "delete", bridge], check=False, timeout=30)
 
 
 def import_python_standin(engine: DockerEngine) -> str:
