@@ -14,6 +14,7 @@ import os
 import runpy
 import shutil
 import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -65,14 +66,19 @@ def proc_status(pid: int) -> dict[str, str]:
 # --- one engine, one base, one build for every test here; stopped when this module ends --
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[de.DockerEngine]:
+def engine(request: pytest.FixtureRequest) -> Iterator[de.DockerEngine]:
     for command in ("dockerd", "debootstrap", "prometheus"):
         assert shutil.which(command), f"{command} missing: `make system-deps` installs it"
     started = time.monotonic()
+    de.LOG.clear()
     with de.running_engine() as running:
         yield running
-        de.log("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in running.timings.items())
-               + f"; all container tests {time.monotonic() - started:.0f} s")
+    # The figures on the terminal, also when every test passed (`make test` shows them).
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        for line in [*de.LOG, f"all container tests: {time.monotonic() - started:.0f} s"]:
+            sys.stderr.write(f"\n[container tests] {line}")
+        sys.stderr.write("\n")
 
 
 @pytest.fixture(scope="module")
@@ -270,23 +276,30 @@ def test_compose_config_passes_on_a_fresh_clone_and_every_file_it_needs_is_there
     assert not missing, f"a fresh clone lacks {missing}: `docker compose up` would fail"
 
 
-COMPOSE_TEST_OVERRIDE = {
-    # No DNS query may leave the machine: Docker's embedded DNS forwards what it cannot answer
-    # (loki, cadvisor, alertmanager are not started here) to this resolver, where nothing
-    # listens. No host ports: the test talks to the containers' addresses.
-    "services": {name: {"dns": ["127.0.0.1"], "ports": "!reset"}
-                 for name in ("monitor", "prometheus")},
-}
+# No DNS query may leave the machine: Docker's embedded DNS forwards what it cannot answer
+# (loki, cadvisor, alertmanager are not started here) to this resolver, where nothing listens.
+# No host ports: the test talks to the containers' addresses.
+COMPOSE_TEST_OVERRIDE = """\
+services:
+  monitor: {dns: [127.0.0.1], ports: !reset []}
+  prometheus: {dns: [127.0.0.1], ports: !reset []}
+  alertmanager-config: {dns: [127.0.0.1]}
+"""
+
+
+@pytest.fixture(scope="module")
+def compose_files(fresh_clone: Path) -> tuple[str, str]:
+    (fresh_clone / "docker-compose.test.yml").write_text(COMPOSE_TEST_OVERRIDE)
+    return ("docker-compose.yml", "docker-compose.test.yml")
 
 
 def test_compose_up_and_prometheus_scrapes_the_monitor_by_service_name(
-        engine: de.DockerEngine, image: str, python_base: str, fresh_clone: Path) -> None:
+        engine: de.DockerEngine, image: str, python_base: str, fresh_clone: Path,
+        compose_files: tuple[str, str]) -> None:
     spec = repo_compose(engine, fresh_clone)
     de.build_prometheus_standin(engine, spec["services"]["prometheus"]["image"], python_base)
     (fresh_clone / "config/home-monitor.yml").write_text(monitor_config("127.0.0.1"))
-    override = yaml.safe_dump(COMPOSE_TEST_OVERRIDE).replace("'!reset'", "!reset []")
-    (fresh_clone / "docker-compose.test.yml").write_text(override)
-    files = ("docker-compose.yml", "docker-compose.test.yml")
+    files = compose_files
     started = time.monotonic()
     engine.compose(fresh_clone, "up", "-d", "--no-deps", "--no-build", "--pull", "never",
                    "monitor", "prometheus", files=files)
@@ -306,3 +319,25 @@ def test_compose_up_and_prometheus_scrapes_the_monitor_by_service_name(
         assert up[0]["metric"]["instance"] == "monitor:10132"
     finally:
         engine.compose(fresh_clone, "down", "-v", "--timeout", "10", files=files, check=False)
+
+
+def test_compose_renders_alertmanager_config_in_the_image_with_no_secret_file(
+        engine: de.DockerEngine, image: str, fresh_clone: Path,
+        compose_files: tuple[str, str]) -> None:
+    """The zero-step start's one-shot renderer runs in this image with its compose hardening."""
+    spec = repo_compose(engine, fresh_clone)
+    service = spec["services"]["alertmanager-config"]
+    assert service["image"] == image
+    volume = next(mount["source"] for mount in service["volumes"] if mount["type"] == "volume")
+    try:
+        result = engine.compose(fresh_clone, "run", "--rm", "--no-deps", "alertmanager-config",
+                                files=compose_files)
+        de.log(f"alertmanager-config: {result.stdout.strip()[-300:]}")
+        rendered = engine.docker("run", "--rm", "--network", "none", "--entrypoint", "cat",
+                                 "-v", f"{spec['name']}_{volume}:/rendered:ro", image,
+                                 "/rendered/alertmanager.yml").stdout
+        config = yaml.safe_load(rendered)
+        assert config["route"]["receiver"]
+        assert {receiver["name"] for receiver in config["receivers"]}
+    finally:
+        engine.compose(fresh_clone, "down", "-v", files=compose_files, check=False)

@@ -44,10 +44,13 @@ STANDIN_CHANGES = ["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
                    "ENV LANG=C.UTF-8", 'CMD ["python3"]']
 
 
+LOG: list[str] = []  # every figure logged, for the summary the test module prints at its end
+
+
 def log(message: str) -> None:
-    """Timings go to the terminal even under pytest's capture (`make test` prints them)."""
-    sys.__stderr__.write(f"[docker-engine] {message}\n")
-    sys.__stderr__.flush()
+    LOG.append(message)
+    sys.stderr.write(f"[docker-engine] {message}\n")
+    sys.stderr.flush()
 
 
 @contextlib.contextmanager
