@@ -89,13 +89,11 @@ class DockerEngine:
     def docker(self, *args: str, timeout: float = 120, check: bool = True,
                env: dict[str, str] | None = None,
                input_file: Path | None = None) -> subprocess.CompletedProcess[str]:
-        stdin = input_file.open("rb") if input_file else subprocess.DEVNULL
-        try:
+        with contextlib.ExitStack() as stack:
+            stdin = stack.enter_context(input_file.open("rb")) if input_file else None
             result = subprocess.run([self.client, *args], env=self.env | (env or {}),
-                                    stdin=stdin, capture_output=True, timeout=timeout)
-        finally:
-            if input_file:
-                stdin.close()
+                                    stdin=stdin or subprocess.DEVNULL, capture_output=True,
+                                    timeout=timeout)
         done = subprocess.CompletedProcess(result.args, result.returncode,
                                            result.stdout.decode(errors="replace"),
                                            result.stderr.decode(errors="replace"))
