@@ -7,6 +7,9 @@ NEEDED_COMMANDS := prometheus promtool prometheus-alertmanager amtool iperf3 ip 
 # the status page test drives Debian's chromium with Playwright (no browser download)
 DEBIAN_PACKAGES += chromium
 NEEDED_COMMANDS += chromium
+# container tests: a private dockerd (Debian's engine, 20.10) and a debootstrapped python base
+DEBIAN_PACKAGES += docker.io debootstrap git
+NEEDED_COMMANDS += dockerd containerd runc debootstrap git
 
 .PHONY: test lint system-deps venv bench clean
 
@@ -38,6 +41,7 @@ $(VENV)/.installed: pyproject.toml
 bench: system-deps venv
 	$(PY) -m bench.daemon
 	for b in latency bandwidth aqi stack web; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
+	$(PY) -m bench.container
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
