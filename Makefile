@@ -21,13 +21,18 @@ test: system-deps venv lint
 lint: venv
 	$(VENV)/bin/ruff check monitor tests bench grafana
 
+# policy-rc.d keeps apt from starting the system Docker (it would turn on ip_forward and add
+# iptables rules on the host); the tests start their own private dockerd.
 system-deps:
 	@missing=""; for c in $(NEEDED_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "missing:$$missing -> installing Debian packages"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=/usr/sbin/policy-rc.d; \
+			printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$policy >/dev/null; $$SUDO chmod +x $$policy; fi; \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
+		rc=$$?; [ -z "$$policy" ] || $$SUDO rm -f $$policy; exit $$rc; \
 	fi
 
 venv: $(VENV)/.installed
