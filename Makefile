@@ -10,6 +10,9 @@ NEEDED_COMMANDS += chromium
 # bench/latency.py runs smokeping_prober next to the daemon
 DEBIAN_PACKAGES += prometheus-smokeping-prober
 NEEDED_COMMANDS += prometheus-smokeping-prober
+# container tests: a private dockerd (Debian's engine, 20.10) and a debootstrapped python base
+DEBIAN_PACKAGES += docker.io debootstrap git
+NEEDED_COMMANDS += dockerd containerd runc debootstrap git
 
 .PHONY: test lint system-deps venv bench clean
 
@@ -22,13 +25,18 @@ lint: venv
 	$(VENV)/bin/ruff check monitor tests bench grafana
 	$(VENV)/bin/mypy
 
+# policy-rc.d keeps apt from starting the system Docker (it would turn on ip_forward and add
+# iptables rules on the host); the tests start their own private dockerd.
 system-deps:
 	@missing=""; for c in $(NEEDED_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "missing:$$missing -> installing Debian packages"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=/usr/sbin/policy-rc.d; \
+			printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$policy >/dev/null; $$SUDO chmod +x $$policy; fi; \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
+		rc=$$?; [ -z "$$policy" ] || $$SUDO rm -f $$policy; exit $$rc; \
 	fi
 
 venv: $(VENV)/.installed
@@ -42,6 +50,7 @@ $(VENV)/.installed: pyproject.toml
 bench: system-deps venv
 	$(PY) -m bench.daemon
 	for b in latency bandwidth aqi stack web; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
+	$(PY) -m bench.container
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""home-monitor run | check-config | once JOB"""
+"""home-monitor run | check-config | once JOB | alertmanager-config | test-notification"""
 
 from __future__ import annotations
 
@@ -28,6 +28,20 @@ def _parser() -> argparse.ArgumentParser:
     once = commands.add_parser("once", help="run one job once and print its result as JSON")
     once.add_argument("job", choices=JOB_NAMES)
     once.add_argument("--config", help=config_help)
+    render = commands.add_parser(
+        "alertmanager-config", help="render Alertmanager's config from the template and the "
+        "secret files that exist (receivers without secrets are off)")
+    render.add_argument("--template", default="/etc/alertmanager/alertmanager.yml")
+    render.add_argument("--secrets", default="/run/secrets/homemon",
+                        help="directory of secret files, one value per file")
+    render.add_argument("--out", required=True, help="where to write the rendered config")
+    render.add_argument("--mode", default="600", help="octal file mode of the output")
+    render.add_argument("--reload", metavar="URL",
+                        help="then ask the Alertmanager at URL to reload (if it is running)")
+    test = commands.add_parser("test-notification", help="send a test alert through "
+                               "Alertmanager to every configured phone receiver")
+    test.add_argument("--alertmanager", default="http://alertmanager:9093",
+                      help="Alertmanager's URL (default: the compose service)")
     return parser
 
 
@@ -42,6 +56,17 @@ def _load(path: str | None) -> Config | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "alertmanager-config":
+        from pathlib import Path
+
+        from monitor import alertmanager_config
+
+        return alertmanager_config.main(Path(args.template), Path(args.secrets), Path(args.out),
+                                        int(args.mode, 8), args.reload)
+    if args.command == "test-notification":
+        from monitor import testalert
+
+        return testalert.main(args.alertmanager)
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG

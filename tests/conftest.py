@@ -3,6 +3,7 @@
 - `netns`: builds network namespaces, so needs root and `ip netns`; skipped without them.
 - `stack`: checks the compose stack's configs, often by running Prometheus, Alertmanager,
   promtool or amtool.
+- `container`: builds and runs the image on a private Docker engine.
 - `slow`: takes more than a few seconds.
 
 `pytest -m "not netns and not slow"` is the quick loop.
@@ -21,6 +22,7 @@ MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("test_*_netns.py", ("netns", "slow")),
     ("test_stack_e2e.py", ("netns", "slow")),
     ("test_stack_*.py", ("stack",)),
+    ("test_container*.py", ("container", "slow")),
 )
 
 

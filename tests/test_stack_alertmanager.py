@@ -1,11 +1,9 @@
-"""alertmanager/: amtool check-config, routing, inhibition and the phone webhook with a real
-Alertmanager.
+"""alertmanager/: the rendered config checked by amtool, its routing tree, inhibition and the
+receivers with a real Alertmanager (Debian's 0.25).
 
-Alertmanager 0.25 (Debian's, the one installed here) predates the `*_file` secret fields that
-the shipped config uses (0.26+). These tests therefore validate and run a copy of
-alertmanager.yml in which exactly those fields are mechanically swapped for inline dummy values
-(tests/support/stack_configs.py: alertmanager_for_025); routing, inhibition, receivers and
-templates are the repo's own.
+The config under test is what compose runs: the template rendered by the shipped renderer
+(`home-monitor alertmanager-config`) from secret files the test writes
+(tests/support/stack_configs.py: write_alertmanager_copy). Inlined secrets also suit 0.25.
 """
 
 from __future__ import annotations
@@ -22,11 +20,10 @@ import yaml
 
 from tests.support.procs import alertmanager, wait_until
 from tests.support.stack_configs import (
-    AM_025_INLINE,
+    DUMMY_SECRETS,
     REPO,
     TelegramStandIn,
     WebhookSink,
-    alertmanager_for_025,
     load_yaml,
     write_alertmanager_copy,
 )
@@ -38,73 +35,87 @@ def amtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["amtool", *args], capture_output=True, text=True, timeout=60)
 
 
-def test_amtool_check_config_on_the_025_copy(tmp_path: Path) -> None:
-    path = write_alertmanager_copy(tmp_path)
+@pytest.mark.parametrize("secrets", [None, {}], ids=["every-receiver-on", "no-secret-at-all"])
+def test_amtool_check_config_on_the_rendered_config(tmp_path: Path,
+                                                    secrets: dict[str, str] | None) -> None:
+    path = write_alertmanager_copy(tmp_path, secrets)
     result = amtool("check-config", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 receivers" in result.stdout
+    assert "4 receivers" in result.stdout
     assert "2 inhibit rules" in result.stdout
 
 
-def test_the_swap_changes_only_the_secret_file_fields() -> None:
-    shipped = load_yaml(SHIPPED)
-    swapped = alertmanager_for_025(shipped)
-    assert swapped["route"] == shipped["route"]
-    assert swapped["inhibit_rules"] == shipped["inhibit_rules"]
-    assert swapped["templates"] == shipped["templates"]
-    text = yaml.safe_dump(swapped)
-    for field in AM_025_INLINE:
-        assert f"{field}:" not in text
-
-
-def test_every_secret_is_read_from_a_file() -> None:
+def test_the_template_holds_no_secret_and_names_only_documented_files() -> None:
     shipped = load_yaml(SHIPPED)
     inline_secret_keys = {"url", "token", "user_key", "bot_token", "api_key", "password",
-                          "credentials", "api_url"}
+                          "credentials", "chat_id"}
+    named: set[str] = set()
 
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                assert key not in inline_secret_keys, f"{path}.{key} holds a secret inline"
+                assert key not in inline_secret_keys, f"{path}.{key} holds a value inline"
                 if key.endswith("_file"):
-                    assert str(value).startswith("/run/secrets/"), f"{path}.{key}: {value}"
+                    named.add(value)
                 walk(value, f"{path}.{key}")
         elif isinstance(node, list):
             for index, item in enumerate(node):
                 walk(item, f"{path}[{index}]")
 
     walk(shipped["receivers"], "receivers")
-    compose_secrets = set(load_yaml("docker-compose.yml")["services"]["alertmanager"]["secrets"])
-    text = (REPO / SHIPPED).read_text(encoding="utf-8")
-    for secret in compose_secrets:
-        assert f"/run/secrets/{secret}" in text, f"compose mounts {secret}, nothing reads it"
+    readme = (REPO / "secrets" / "README.md").read_text(encoding="utf-8")
+    for name in named:
+        assert f"`{name}`" in readme, f"secrets/README.md does not explain {name}"
+    assert named == set(DUMMY_SECRETS)
 
 
-def test_choosing_the_receiver_is_one_documented_line() -> None:
-    shipped = load_yaml(SHIPPED)
-    names = {receiver["name"] for receiver in shipped["receivers"]}
-    assert names == {"ntfy", "pushover", "telegram"}
-    assert shipped["route"]["receiver"] in names
-    assert all("receiver" not in route for route in shipped["route"].get("routes", [])), \
-        "sub-routes inherit the receiver, so switching is one line"
-    assert "route.receiver" in (REPO / "docs" / "stack.md").read_text(encoding="utf-8")
-    ntfy = next(r for r in shipped["receivers"] if r["name"] == "ntfy")["webhook_configs"][0]
-    assert ntfy["send_resolved"] is True
-    assert "template=alertmanager" in (REPO / "secrets" / "README.md").read_text()
+# (labels, receiver) — what amtool says the routing tree does with them
+ROUTES = [
+    (["alertname=InternetDown", "severity=critical", "probe=home"], "home"),
+    (["alertname=Watchdog", "severity=none"], "heartbeat"),
+    (["alertname=InternetOutageReport", "severity=info", "start=x", "end=y"], "phone-once"),
+    (["alertname=TestNotification", "severity=info"], "phone-once"),
+    (["alertname=HomeMonitorDown", "severity=critical"], "phone"),
+    (["alertname=SlowInternet", "severity=warning"], "phone"),
+]
 
 
-def test_critical_is_fast_and_the_rest_batched(tmp_path: Path) -> None:
-    route = load_yaml(SHIPPED)["route"]
-    critical = next(r for r in route["routes"] if 'severity="critical"' in r["matchers"])
-    assert critical["group_wait"] == "5s"
-    assert route["group_wait"] == "1m"
-    assert route["group_interval"] == "5m"
+@pytest.mark.parametrize(("labels", "receiver"), ROUTES, ids=[r[0][0] for r in ROUTES])
+def test_amtool_routes(tmp_path: Path, labels: list[str], receiver: str) -> None:
     path = write_alertmanager_copy(tmp_path)
-    for labels in (["alertname=InternetDown", "severity=critical"],
-                   ["alertname=SlowInternet", "severity=warning"]):
-        result = amtool("config", "routes", "test", f"--config.file={path}", *labels)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == route["receiver"]
+    result = amtool("config", "routes", "test", f"--config.file={path}", *labels)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == receiver
+
+
+def _route(alertname: str) -> dict[str, Any]:
+    route = load_yaml(SHIPPED)["route"]
+    return next(r for r in route["routes"] if alertname in r["matchers"][0])
+
+
+def test_timing_of_each_route() -> None:
+    route = load_yaml(SHIPPED)["route"]
+    assert (route["group_wait"], route["group_interval"]) == ("1m", "5m")  # warnings batched
+    critical = _route("critical")
+    assert critical["group_wait"] == "5s"
+    heartbeat = _route("Watchdog")
+    # a send at every group_interval tick: repeat_interval below it, the tick at most 60 s
+    assert _seconds(heartbeat["repeat_interval"]) < _seconds(heartbeat["group_interval"]) <= 60
+    report = _route("InternetOutageReport")
+    assert report["group_by"] == ["..."]  # one group per outage: its own short group_wait
+    assert _seconds(report["group_wait"]) <= 10
+    assert _seconds(report["group_interval"]) <= 60  # the retry after a failed first delivery
+    assert _seconds(report["repeat_interval"]) > 3600  # the series lives an hour: never twice
+    receivers = {r["name"]: r for r in load_yaml(SHIPPED)["receivers"]}
+    for name in ("phone-once", "heartbeat"):
+        for key, integrations in receivers[name].items():
+            if key.endswith("_configs"):
+                assert all(i["send_resolved"] is False for i in integrations), (name, key)
+
+
+def _seconds(duration: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(duration[:-1]) * units[duration[-1]]
 
 
 def post_alerts(base_url: str, alerts: list[dict[str, Any]]) -> None:
@@ -124,9 +135,10 @@ def alert_states(base_url: str) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_internet_down_reaches_the_phone_and_inhibits_what_it_causes(tmp_path: Path) -> None:
-    with WebhookSink() as phone:
-        config = write_alertmanager_copy(tmp_path / "alertmanager", phone_url=phone.url)
+def test_internet_down_reaches_home_only_and_inhibits_what_it_causes(tmp_path: Path) -> None:
+    with WebhookSink() as home, WebhookSink() as cloud:
+        config = write_alertmanager_copy(tmp_path / "alertmanager",
+                                         {"home_ntfy_url": home.url, "ntfy_url": cloud.url})
         with alertmanager(tmp_path, config.read_text()) as url:
             summary = "Internet down: none of the ping targets has answered for 40 seconds"
             post_alerts(url, [
@@ -138,44 +150,49 @@ def test_internet_down_reaches_the_phone_and_inhibits_what_it_causes(tmp_path: P
                 {"labels": {"alertname": "SlowInternet", "severity": "warning",
                             "probe": "cabin", "direction": "download"},
                  "annotations": {"summary": "slow elsewhere"}},
+                {"labels": {"alertname": "HomeMonitorDown", "severity": "critical",
+                            "probe": "home"}, "annotations": {"summary": "monitor down"}},
             ])
-            wait_until(lambda: phone.notifications("InternetDown", "firing"), 20,
-                       what="InternetDown at the phone webhook")
+            wait_until(lambda: home.notifications("InternetDown", "firing"), 20,
+                       what="InternetDown at the home ntfy webhook")
+            wait_until(lambda: cloud.notifications("HomeMonitorDown", "firing"), 20,
+                       what="a critical alert at the cloud ntfy webhook")
             states = alert_states(url)
             assert states[("SlowInternet", "home")]["state"] == "suppressed"
             assert states[("SlowInternet", "home")]["inhibitedBy"]
             assert states[("SlowInternet", "cabin")]["state"] == "active", \
                 "another probe's alerts are not inhibited"
-            _, body = phone.notifications("InternetDown", "firing")[0]
-            # what ntfy's alertmanager template reads
-            alert = body["alerts"][0]
-            assert alert["labels"]["alertname"] == "InternetDown"
+            _, body = home.notifications("InternetDown", "firing")[0]
+            alert = body["alerts"][0]  # what ntfy's alertmanager template reads
             assert alert["labels"]["severity"] == "critical"
             assert alert["annotations"]["summary"] == summary
-            assert not phone.notifications("SlowInternet", "firing"), \
+            assert not cloud.notifications("InternetDown", "firing"), \
+                "the cloud app would only get it late, once the link is back"
+            assert home.notifications("HomeMonitorDown", "firing"), "home gets criticals too"
+            assert not cloud.notifications("SlowInternet", "firing"), \
                 "warnings wait for their 1 min group_wait"
 
 
 @pytest.mark.slow
 def test_telegram_receiver_sends_the_phone_template(tmp_path: Path) -> None:
     with TelegramStandIn() as telegram:
-        config = alertmanager_for_025(load_yaml(SHIPPED))
-        config["route"]["receiver"] = "telegram"  # the documented one-line choice
-        receiver = next(r for r in config["receivers"] if r["name"] == "telegram")
-        receiver["telegram_configs"][0]["api_url"] = telegram.url
-        # procs.alertmanager() runs the config from tmp_path/alertmanager: templates go there
-        copy = write_alertmanager_copy(tmp_path / "alertmanager")
+        copy = write_alertmanager_copy(tmp_path / "alertmanager", {
+            "telegram_bot_token": "123:dummy-bot-token\n", "telegram_chat_id": " 42\n"})
+        config = yaml.safe_load(copy.read_text())
+        phone = next(r for r in config["receivers"] if r["name"] == "phone")
+        assert list(phone) == ["name", "telegram_configs"], "only what has its secrets"
+        phone["telegram_configs"][0]["api_url"] = telegram.url
         copy.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         with alertmanager(tmp_path, copy.read_text()) as url:
-            summary = "Internet down: none of the ping targets has answered for 40 seconds"
-            post_alerts(url, [{"labels": {"alertname": "InternetDown", "severity": "critical",
+            post_alerts(url, [{"labels": {"alertname": "HomeMonitorDown", "severity": "critical",
                                           "probe": "home"},
-                               "annotations": {"summary": summary}}])
+                               "annotations": {"summary": "monitor down"}}])
             wait_until(lambda: telegram.requests, 20, what="a Telegram sendMessage")
     path, fields = telegram.requests[0]
     assert path.endswith("/sendMessage")
-    assert "bot123:dummy-bot-token" in path
+    assert "bot123:dummy-bot-token/" in path, "the token's trailing newline is stripped"
+    assert fields["chat_id"] == ["42"]
     assert fields["parse_mode"] == ["HTML"]
     text = fields["text"][0]
-    assert text.startswith("<b>🚨 InternetDown (home)</b>")
-    assert f"• {summary}" in text
+    assert text.startswith("<b>🚨 HomeMonitorDown (home)</b>")
+    assert "• monitor down" in text

