@@ -95,9 +95,12 @@ def test_status_page_in_chromium_shows_history_and_a_provoked_outage(tmp_path: P
                            interval=0.5, what="internet down on the page's data")
                 time.sleep(5)
                 responder = Responder(pair, lab.shared / "r2.json", PROFILES, seed=8)
+                # the prober reports "back" at the first reply; the latency job's next run
+                # (every 3 s) publishes a window with replies, i.e. an RTT
                 api = wait_until(lambda: (s := status(lab, port))["internet"]["up"] is True
-                                 and s["outages"] and s, 30, interval=0.5,
-                                 what="internet back and the outage listed")
+                                 and s["outages"] and s["targets"]["isp"]["rtt_ms"] is not None
+                                 and s, 30, interval=0.5,
+                                 what="internet back, the outage listed, an RTT again")
                 report = browse(pair, f"http://127.0.0.1:{port}/", tmp_path / "screenshots")
                 assert proc.poll() is None, "the daemon died"
         finally:
