@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import os
 import random
+import select
 import socket
 import struct
 import time
@@ -99,6 +100,12 @@ class EchoSocket:
         self.privileged = privileged
         self.icmp = open_socket(family, privileged)
         self.fileno = self.icmp.sock.fileno()
+        self._poll = select.poll()
+        self._poll.register(self.fileno, select.POLLIN)
+
+    def readable(self) -> bool:
+        """Is another packet waiting? (One poll(2), no waiting.)"""
+        return bool(self._poll.poll(0))
 
     def send(self, address: str, identifier: int, sequence: int, payload: bytes
              ) -> tuple[float, int]:

@@ -33,6 +33,8 @@ from monitor.icmp_echo import PAYLOAD_SIZE, EchoSocket, Reply, canonical, family
 
 log = logging.getLogger("monitor.icmp_prober")
 
+DRAIN = 32  # packets read per wake-up at most
+
 SlotCallback = Callable[[int, float, float | None], None]  # (slot, sent at, first reply at)
 ProbeCallback = Callable[[str, float | None], None]  # (label, RTT or None)
 
@@ -190,6 +192,8 @@ class Prober:
                 # less than that (a busy machine): the due requests go out at once
             self._expire(now)
             wake = next_send
+            while self.deadlines and self.deadlines[0][1] not in self.pending:
+                self.deadlines.popleft()  # answered: no need to wake up for its deadline
             if self.deadlines:
                 wake = min(wake, self.deadlines[0][0])
             for key, _ in self.selector.select(max(0.0, wake - time.monotonic())):
@@ -198,9 +202,12 @@ class Prober:
                         self._wake_r.recv(64)
                     continue
                 echo: EchoSocket = key.data
-                reply = echo.receive()
-                if reply is not None:
-                    self._match(echo, reply)
+                for _ in range(DRAIN):  # a wake-up costs more than a look: read what is there
+                    reply = echo.receive()
+                    if reply is not None:
+                        self._match(echo, reply)
+                    if not echo.readable():
+                        break
 
     def _socket(self, family: int) -> EchoSocket:
         echo = self.sockets.get(family)
