@@ -26,7 +26,6 @@ import random
 import select
 import socket
 import struct
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,7 +183,3 @@ async def echo_round(address: str, *, count: int, interval: float, timeout: floa
         echo.close()
     return EchoResult(count, [rtts[sequence] for sequence in sequences if sequence in rtts])
 
-
-def monotonic_to_wall(at: float) -> float:
-    """A time.monotonic() reading as Unix seconds."""
-    return time.time() - (time.monotonic() - at)
