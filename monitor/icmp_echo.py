@@ -23,9 +23,9 @@ import contextlib
 import ipaddress
 import os
 import random
+import select
 import socket
 import struct
-import time
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -99,6 +99,12 @@ class EchoSocket:
         self.privileged = privileged
         self.icmp = open_socket(family, privileged)
         self.fileno = self.icmp.sock.fileno()
+        self._poll = select.poll()
+        self._poll.register(self.fileno, select.POLLIN)
+
+    def readable(self) -> bool:
+        """Is another packet waiting? (One poll(2), no waiting.)"""
+        return bool(self._poll.poll(0))
 
     def send(self, address: str, identifier: int, sequence: int, payload: bytes
              ) -> tuple[float, int]:
@@ -176,11 +182,6 @@ async def echo_round(address: str, *, count: int, interval: float, timeout: floa
         loop.remove_reader(echo.fileno)
         echo.close()
     return EchoResult(count, [rtts[sequence] for sequence in sequences if sequence in rtts])
-
-
-def monotonic_to_wall(at: float) -> float:
-    """A time.monotonic() reading as Unix seconds."""
-    return time.time() - (time.monotonic() - at)
 
 
 # --- which socket kind the process may open -------------------------------------------------

@@ -1,13 +1,13 @@
 """Continuous ICMP echo: every target once per `interval`, on a fixed schedule.
 
-One thread, one icmplib socket per address family (shared by all targets), a fixed schedule:
-in slot k, target i gets its request at start + (k + i / n) x interval (n targets take turns),
-whether earlier requests were answered or not; a request is lost if no reply came within
-`timeout`. Each decided request (answered or lost) goes to `on_probe` and into the target's
-window, which the job takes every run; each decided slot (did any internet target answer
-it?) goes to `on_slot`, in slot order, except that an answered slot is reported at once while
-the internet is down (`down()` returns True), so an outage ends at its first reply, not
-`timeout` later.
+One thread, one icmplib socket per address family (shared by all targets), a fixed schedule: in
+slot k, the n targets take turns (at most one turn per 100 ms, so with more targets than turns
+a few go out together), whether earlier requests were answered or not; a request is lost if no
+reply came within `timeout`. Each decided request (answered or lost) goes to `on_probe` and
+into the target's window, which the job takes every run; each decided slot (did any internet
+target answer it?) goes to `on_slot`, in slot order, except that an answered slot is reported
+at once while the internet is down (`down()` returns True), so an outage ends at its first
+reply, not `timeout` later.
 
 Names are looked up in the background (every `resolve_every` seconds, each look-up limited to
 `timeout`); a target is probed from its first address on, and a name that does not resolve
@@ -34,6 +34,9 @@ from monitor.errors import describe
 from monitor.icmp_echo import PAYLOAD_SIZE, EchoSocket, Reply, canonical, family_of
 
 log = logging.getLogger("monitor.jobs.latency.prober")
+
+DRAIN = 32  # packets read per wake-up at most
+MIN_STEP = 0.1  # seconds between two send wake-ups at least
 
 SlotCallback = Callable[[int, float, float | None], None]  # (slot, sent at, first reply at)
 ProbeCallback = Callable[[str, float | None], None]  # (label, RTT or None)
@@ -111,7 +114,6 @@ class Prober:
         self.next_verdict = 0  # the first slot not yet handed to on_slot
         self.slots_sent = 0
         self.sending: tuple[int, Slot] | None = None
-        self.started: float | None = None
         self.selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self.selector.register(self._wake_r, selectors.EVENT_READ, None)
@@ -162,26 +164,33 @@ class Prober:
         # the targets take turns, `interval / n` apart: a burst of requests would make the
         # replies to the first ones wait for the sends of the others (RTT too high)
         count = len(self.targets)
-        step = self.interval / count
+        # at most one send wake-up per MIN_STEP: with many targets they go out in small groups
+        # (a group of a few requests takes tens of microseconds, far below any real RTT)
+        turns = min(count, max(1, int(self.interval / MIN_STEP)))
         start = time.monotonic()
-        self.started = start
+
+        def due(turn: int) -> float:
+            slot, index = divmod(turn, count)
+            return start + (slot + index * turns // count / turns) * self.interval
+
         turn = 0  # slot x count + target index
         next_send = start
         while not self._stop.is_set():
             now = time.monotonic()
             self._lookups(now)
-            if now >= next_send:
+            while next_send <= now:  # every request that is due (a busy machine: all at once)
                 slot, index = divmod(turn, count)
                 self._send(slot, index)
                 turn += 1
-                next_send = start + turn * step
+                next_send = due(turn)
                 if next_send < now - self.interval:  # a whole slot behind (suspend): skip
-                    turn = int((now - start) / step) + 1
-                    next_send = start + turn * step
+                    turn = (int((now - start) / self.interval) + 1) * count
+                    next_send = due(turn)
                     self._complete(slot)
-                # less than that (a busy machine): the due requests go out at once
             self._expire(now)
             wake = next_send
+            while self.deadlines and self.deadlines[0][1] not in self.pending:
+                self.deadlines.popleft()  # answered: no need to wake up for its deadline
             if self.deadlines:
                 wake = min(wake, self.deadlines[0][0])
             for key, _ in self.selector.select(max(0.0, wake - time.monotonic())):
@@ -190,9 +199,12 @@ class Prober:
                         self._wake_r.recv(64)
                     continue
                 echo: EchoSocket = key.data
-                reply = echo.receive()
-                if reply is not None:
-                    self._match(echo, reply)
+                for _ in range(DRAIN):  # a wake-up costs more than a look: read what is there
+                    reply = echo.receive()
+                    if reply is not None:
+                        self._match(echo, reply)
+                    if not echo.readable():
+                        break
 
     def _socket(self, family: int) -> EchoSocket:
         echo = self.sockets.get(family)
