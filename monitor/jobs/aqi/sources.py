@@ -166,7 +166,7 @@ def _coordinate(raw: Any, limit: float) -> str:
 
 def parse_record(record: Any, parsed: Parsed) -> Reading | None:
     """One API record -> a Reading, or None (counted in `parsed.rejected`) when unusable.
-    Which values are what is decided by the record's sensor type (aqi_types.API_NAMES): the
+    Which values are what is decided by the record's sensor type (value_types.API_NAMES): the
     P1/P2 of a PPD42NS are particle counts, not µg/m³."""
     unknown_before = parsed.rejected[UNKNOWN_SENSOR]
     try:
@@ -222,7 +222,7 @@ def parse_records(payload: Any) -> Parsed:
 def parse_local(payload: Any, name: str, now: float, *, latitude: str = "",
                 longitude: str = "", indoor: str = "") -> Parsed:
     """An airrohr device's data.json -> one Reading named after the configured device, its
-    `type` the sensors found ("NextPM+BME280"). Value types per aqi_types.local_kind. `age` is
+    `type` the sensors found ("NextPM+BME280"). Value types per value_types.local_kind. `age` is
     the seconds since the device measured."""
     parsed = Parsed()
     if not isinstance(payload, dict):
