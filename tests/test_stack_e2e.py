@@ -97,19 +97,17 @@ def test_outages_reach_the_phone_as_reports_and_the_local_ntfy_during_the_cut(
     with alert_path("stk", tmp_path, FAST) as stack:
         try:
             stack.wait_internet_up(timeout=90)
-            # Prometheus sends a rule's first alerts before it has found Alertmanager and
-            # re-sends after its 1 min resend delay: the first beat comes ~1 min after start.
-            first_beat = wait_until(stack.heartbeats, 120, interval=0.5,
-                                    what="the heartbeat at the dead-man's switch")[0]
 
             # A cut shorter than InternetDown's 40 s window: no InternetDown, a report all
             # the same.
             short_cut, short_back = outage(stack, 20)
-            assert_heartbeat_steady(stack.heartbeats(), first_beat, short_cut)
             check_report(stack, short_cut, short_back)
             assert not stack.notifications("InternetDown", after=short_cut, where="home")
-            wait_until(lambda: stack.heartbeats(after=short_back), 60, interval=0.5,
-                       what="the heartbeat after the short cut")
+            # Prometheus sends a rule's first alerts before it has found Alertmanager and
+            # re-sends after its 1 min resend delay: the first beat comes ~1 min after start.
+            wait_until(lambda: len(stack.heartbeats(after=short_back)) >= 2, 150, interval=0.5,
+                       what="two heartbeats at the dead-man's switch")
+            first_beat = stack.heartbeats(after=short_back)[0]
 
             # A 90 s cut: InternetDown reaches the local ntfy during it; afterwards the
             # phone gets one report and no stale "internet down".
@@ -130,13 +128,15 @@ def test_outages_reach_the_phone_as_reports_and_the_local_ntfy_during_the_cut(
             beats = stack.heartbeats()
             for down, up in ((short_cut, short_back), (cut, restored)):
                 assert not [b for b in beats if down + SLACK < b < up], "a beat during a cut"
-            # while up: at least one beat a minute (two ticks after the restore at least)
-            wait_until(lambda: len(stack.heartbeats(after=restored)) >= 3, 90, interval=0.5,
-                       what="three heartbeats after the long cut")
+            # while up: at least one beat a minute
+            wait_until(lambda: len(stack.heartbeats(after=restored)) >= 2, 90, interval=0.5,
+                       what="two heartbeats after the long cut")
             beats = stack.heartbeats()
+            assert_heartbeat_steady(beats, first_beat, cut)
             assert_heartbeat_steady(beats, resumed, beats[-1])
-            period = (beats[-1] - resumed) / (len(stack.heartbeats(after=restored)) - 1)
-            print(f"heartbeat period while up: {period:.1f} s")
+            steady = [b for b in beats if first_beat <= b <= cut]
+            print(f"heartbeat period while up: "
+                  f"{(steady[-1] - steady[0]) / (len(steady) - 1):.1f} s")
             assert not stack.notifications("InternetDown"), \
                 "InternetDown never goes to the cloud app: it could only arrive stale"
             assert not stack.notifications("InternetDown", "firing", after=restored + SLACK,
