@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.alertmanager_config import RenderError, read_secret, render
+from monitor.alertmanager_config import TemplateError, read_secret, render
 from tests.support.procs import alertmanager, wait_until
 from tests.support.stack_configs import REPO, WebhookSink, load_yaml, write_alertmanager_copy
 
@@ -63,12 +63,18 @@ def test_an_optional_token_adds_the_authorization(tmp_path: Path) -> None:
     assert ntfy["http_config"] == {"authorization": {"credentials": "tk_secret"}}
 
 
-def test_bad_values_are_errors(tmp_path: Path) -> None:
+def test_an_unusable_value_turns_its_app_off_and_says_why(tmp_path: Path) -> None:
+    """Alertmanager waits for the renderer: a typo in a secret must not keep it down."""
     (tmp_path / "telegram_bot_token").write_text("1:abc")
     (tmp_path / "telegram_chat_id").write_text("@mychannel")
-    with pytest.raises(RenderError, match="chat_id"):
-        render(load_yaml("alertmanager/alertmanager.yml"), tmp_path)
-    with pytest.raises(RenderError, match="file name"):
+    (tmp_path / "ntfy_url").write_text("https://ntfy.example/t")
+    problems: list[str] = []
+    config, status = render(load_yaml("alertmanager/alertmanager.yml"), tmp_path,
+                            problems=problems)
+    assert "telegram_configs" not in receivers(config)["phone"]
+    assert status["phone"] == ["webhook"]
+    assert any("telegram_configs: off: chat_id must be a number" in p for p in problems)
+    with pytest.raises(TemplateError, match="file name"):
         read_secret(tmp_path, "../etc/passwd")
 
 
