@@ -1,31 +1,28 @@
-# syntax=docker/dockerfile:1
 # home-monitor: slim, multi-arch (amd64, arm64, arm/v7), non-root.
 #   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 -t home-monitor .
-# The build stage has the compiler (PyYAML has no arm/v7 wheel and builds from source there);
-# the runtime stage gets only the finished virtualenv, so no build tool is left in the image.
+# Plain Dockerfile syntax on purpose (no `# syntax=` line, no heredoc): it builds with the
+# classic builder and BuildKit of Docker 20.10 (Debian's docker.io) and later, with no
+# frontend image to pull. tests/test_container.py builds it with both.
+# The build stage gets the compiler where needed (PyYAML has no arm/v7 wheel and builds from
+# source there); the runtime stage gets only the finished virtualenv, so no build tool is left.
 ARG PYTHON_IMAGE=python:3.13.9-slim-trixie
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libyaml-dev \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
-# A venv without pip of its own: the base image's pip installs into it.
+# A venv without pip of its own: the base image's pip installs into it. The compiler is only
+# fetched where PyYAML has no wheel (arm/v7); amd64 and arm64 builds skip that download.
 RUN python -m venv --without-pip /opt/home-monitor \
- && pip --python /opt/home-monitor/bin/python install --no-compile .
-RUN python - <<'PRUNE'
-# botocore ships the API models of every AWS service (~30 MB); the iperf job talks to EC2 only.
-# Keep EC2 and the services the credential chain may need (STS, SSO).
-import pathlib, shutil
-site = next(pathlib.Path("/opt/home-monitor/lib").glob("python3*/site-packages"))
-keep = {"ec2", "sts", "sso", "sso-oidc"}
-for service in (site / "botocore" / "data").iterdir():
-    if service.is_dir() and service.name not in keep:
-        shutil.rmtree(service)
-PRUNE
+ && if ! pip --python /opt/home-monitor/bin/python install --no-compile --only-binary=PyYAML .; then \
+      apt-get update \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libyaml-dev \
+      && rm -rf /var/lib/apt/lists/* \
+      && pip --python /opt/home-monitor/bin/python install --no-compile . ; \
+    fi
+COPY deploy/image/prune_botocore.py /tmp/
+RUN python /tmp/prune_botocore.py /opt/home-monitor
 RUN /opt/home-monitor/bin/python -m compileall -q -j 0 /opt/home-monitor/lib \
  && /opt/home-monitor/bin/python -c "import monitor.cli, boto3; boto3.session.Session().client('ec2', region_name='eu-west-2')"
 
@@ -33,7 +30,7 @@ FROM ${PYTHON_IMAGE}
 # iperf3 (the iperf job runs it) and tzdata (TZ = local time in outage labels) from Debian.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iperf3 libyaml-0-2 tzdata \
- && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/dpkg.log /var/log/apt \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/log/dpkg.log /var/log/apt \
  && groupadd --system --gid 10132 homemon \
  && useradd --system --uid 10132 --gid homemon --home-dir /var/lib/home-monitor --no-create-home \
       --shell /usr/sbin/nologin homemon \

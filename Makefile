@@ -4,6 +4,12 @@ PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager iperf3 iproute2 procps util-linux
 # commands whose absence means a Debian package is missing
 NEEDED_COMMANDS := prometheus promtool prometheus-alertmanager amtool iperf3 ip tc sysctl setpriv
+# the status page test drives Debian's chromium with Playwright (no browser download)
+DEBIAN_PACKAGES += chromium
+NEEDED_COMMANDS += chromium
+# container tests: a private dockerd (Debian's engine, 20.10) and a debootstrapped python base
+DEBIAN_PACKAGES += docker.io debootstrap git
+NEEDED_COMMANDS += dockerd containerd runc debootstrap git
 
 .PHONY: test lint system-deps venv bench clean
 
@@ -15,13 +21,18 @@ test: system-deps venv lint
 lint: venv
 	$(VENV)/bin/ruff check monitor tests bench grafana
 
+# policy-rc.d keeps apt from starting the system Docker (it would turn on ip_forward and add
+# iptables rules on the host); the tests start their own private dockerd.
 system-deps:
 	@missing=""; for c in $(NEEDED_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "missing:$$missing -> installing Debian packages"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=/usr/sbin/policy-rc.d; \
+			printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$policy >/dev/null; $$SUDO chmod +x $$policy; fi; \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
+		rc=$$?; [ -z "$$policy" ] || $$SUDO rm -f $$policy; exit $$rc; \
 	fi
 
 venv: $(VENV)/.installed
@@ -34,7 +45,8 @@ $(VENV)/.installed: pyproject.toml
 
 bench: system-deps venv
 	$(PY) -m bench.daemon
-	for b in latency bandwidth aqi stack; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
+	for b in latency bandwidth aqi stack web; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
+	$(PY) -m bench.container
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

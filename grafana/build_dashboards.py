@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,93 @@ UP_DOWN = [
 ]
 
 
+PROBE = 'probe=~"$probe"'
+# PromQL words that are never a metric name: aggregations, set operators and modifiers.
+PROMQL_WORDS = {"sum", "avg", "min", "max", "count", "stddev", "stdvar", "topk", "bottomk",
+                "quantile", "count_values", "group", "and", "or", "unless", "bool", "offset",
+                "by", "without", "on", "ignoring", "group_left", "group_right"}
+LABEL_LISTS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+
+
+def _closing(expr: str, start: int, opening: str, closing: str) -> int:
+    """Index just past the bracket that closes expr[start] (skipping quoted strings)."""
+    depth, index = 0, start
+    while index < len(expr):
+        char = expr[index]
+        if char in "\"'`":
+            index = expr.index(char, index + 1) + 1
+            continue
+        depth += (char == opening) - (char == closing)
+        index += 1
+        if depth == 0:
+            return index
+    raise ValueError(f"unbalanced {opening!r} in {expr}")
+
+
+def with_probe(expr: str) -> str:
+    """Add the dashboard's probe filter to every vector selector of a PromQL expression.
+
+    Locally the series have no `probe` label (Prometheus adds its external label only to what
+    it sends away), and `probe=~".*"` (the variable's All) matches the missing label; on a
+    central Grafana the same dashboards then filter by site.
+    """
+    out, index = [], 0
+    while index < len(expr):
+        char = expr[index]
+        if char in "\"'`":
+            end = expr.index(char, index + 1) + 1
+        elif char == "[":
+            end = _closing(expr, index, "[", "]")
+        elif char == "{":  # a selector without a metric name
+            end = _closing(expr, index, "{", "}")
+            out.append(_add_matcher(expr[index:end]))
+            index = end
+            continue
+        elif char == "$" or char.isdigit() or char == ".":
+            end = index + 1
+            while end < len(expr) and (expr[end].isalnum() or expr[end] in "_.:"):
+                end += 1
+        elif char.isalpha() or char in "_:":
+            end = index + 1
+            while end < len(expr) and (expr[end].isalnum() or expr[end] in "_:"):
+                end += 1
+            word, rest = expr[index:end], expr[end:].lstrip()
+            if word in LABEL_LISTS and rest.startswith("("):
+                end = _closing(expr, len(expr) - len(rest), "(", ")")
+            elif word not in PROMQL_WORDS and not rest.startswith("("):
+                out.append(word)
+                index = end
+                if rest.startswith("{"):
+                    start = len(expr) - len(rest)
+                    out.append(expr[index:start])
+                    end = _closing(expr, start, "{", "}")
+                    out.append(_add_matcher(expr[start:end]))
+                else:
+                    out.append("{" + PROBE + "}")
+                index = end
+                continue
+        else:
+            end = index + 1
+        out.append(expr[index:end])
+        index = end
+    return "".join(out)
+
+
+def _add_matcher(braces: str) -> str:
+    inner = braces[1:-1].strip()
+    if re.search(r"\bprobe\s*[=!]", inner):
+        return braces
+    return "{" + PROBE + (", " + inner if inner else "") + "}"
+
+
 def target(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False,
-           fmt: str = "time_series", datasource: dict[str, str] = PROM) -> dict[str, Any]:
+           fmt: str = "time_series", datasource: dict[str, str] = PROM,
+           min_step: str = "") -> dict[str, Any]:
+    if datasource is PROM:
+        expr = with_probe(expr)
     query: dict[str, Any] = {"datasource": datasource, "refId": ref, "expr": expr}
+    if min_step:  # the query's "Min step": Grafana's scrape interval for $__rate_interval
+        query["interval"] = min_step
     if datasource is PROM:
         query.update(legendFormat=legend or "__auto", format=fmt, instant=instant,
                      range=not instant)
@@ -101,7 +186,7 @@ def stat(title: str, expr: str, *, unit: str = "short", description: str = "",
 
 def timeseries(title: str, targets: list[dict[str, Any]], *, unit: str = "short",
                description: str = "", calcs: list[str] | None = None, points: bool = False,
-               **extra: Any) -> dict[str, Any]:
+               legend: bool = True, **extra: Any) -> dict[str, Any]:
     defaults = {"custom": {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10,
                            "showPoints": "always" if points else "auto", "pointSize": 5,
                            "spanNulls": False}}
@@ -109,7 +194,8 @@ def timeseries(title: str, targets: list[dict[str, Any]], *, unit: str = "short"
     return panel("timeseries", title, targets, unit=unit, description=description,
                  defaults=defaults,
                  options={"legend": {"displayMode": "table" if calcs else "list",
-                                     "placement": "bottom", "calcs": calcs or []},
+                                     "placement": "bottom", "calcs": calcs or [],
+                                     "showLegend": legend},
                           "tooltip": {"mode": "multi", "sort": "desc"}}, **extra)
 
 
@@ -121,9 +207,22 @@ def variable(name: str, label: str, query: str, *, include_all: bool = True) -> 
             "sort": 1, "options": []}
 
 
-def custom_variable(name: str, label: str, values: list[str]) -> dict[str, Any]:
+def probe_variable() -> dict[str, Any]:
+    """Every dashboard's first variable: the site (Prometheus' external label `probe`).
+
+    A single box has no `probe` label on its own series, so the list is empty and All (".*",
+    which also matches a missing label) shows everything; a central Grafana lists the sites.
+    """
+    var = variable("probe", "Probe", "label_values(probe)")
+    var["description"] = "Site (prometheus.yml external_labels.probe); All on a single box."
+    return var
+
+
+def custom_variable(name: str, label: str, values: list[str], *, all_value: str = ".*",
+                    description: str = "") -> dict[str, Any]:
     return {"name": name, "label": label, "type": "custom", "query": ",".join(values),
-            "multi": True, "includeAll": True, "allValue": ".*",
+            "description": description,
+            "multi": True, "includeAll": True, "allValue": all_value,
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
             "options": []}
 
@@ -136,17 +235,18 @@ def textbox(name: str, label: str, default: str, description: str) -> dict[str, 
 
 def dashboard(uid: str, title: str, panels: list[tuple[dict[str, Any], int, int]], *,
               variables: list[dict[str, Any]] | None = None, time_from: str = "now-24h",
-              description: str = "") -> dict[str, Any]:
+              description: str = "", annotations: list[dict[str, Any]] | None = None
+              ) -> dict[str, Any]:
     layout = Layout()
     return {
         "uid": uid, "title": title, "description": description,
         "tags": ["home-monitor"], "timezone": "browser", "editable": False,
         "schemaVersion": 41, "version": 1, "refresh": "1m", "graphTooltip": 1,
         "time": {"from": time_from, "to": "now"},
-        "templating": {"list": variables or []},
-        "annotations": {"list": []},
+        "templating": {"list": [probe_variable(), *(variables or [])]},
+        "annotations": {"list": annotations or []},
         "links": [{"title": "home-monitor", "type": "dashboards", "tags": ["home-monitor"],
-                   "asDropdown": True, "includeVars": False, "keepTime": True}],
+                   "asDropdown": True, "includeVars": True, "keepTime": True}],
         "panels": [layout.place(body, w, h) for body, w, h in panels],
     }
 
@@ -174,13 +274,37 @@ def internet() -> dict[str, Any]:
         (stat("Jitter (last round)", f"avg(homemon_ping_jitter_seconds{{{sel}}})",
               unit="s"), 4, 5),
         (panel("state-timeline", "Outage timeline",
-               [target("homemon_internet_up", "internet"),
-                target(f"homemon_ping_up{{{sel}}}", "{{target}}", "B")],
-               description="Green: answered; red: no reply in that round.",
+               [target("homemon_internet_up", "internet {{probe}}"),
+                target(f"homemon_ping_up{{{sel}}}", "{{target}} {{probe}}", "B")],
+               description="Green: answered; red: no reply in that round. The exact edges of "
+               "each outage are in the list below; red marks on every panel show the same "
+               "down time.",
                defaults={"mappings": UP_DOWN, "thresholds": {"mode": "absolute", "steps": [
                    {"color": "red", "value": None}, {"color": "green", "value": 1}]}},
                options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
                         "legend": {"showLegend": False}}), 24, 6),
+        (panel("table", "Outages (start, end, duration)", [target(
+            "max by (probe, start, end) (max_over_time("
+            "homemon_internet_recent_outage_seconds[$__range]))", instant=True, fmt="table")],
+               unit="s", description="Every outage the daemon counted in the time range, with "
+               "its exact edges (local time of the box) and length, newest first. The daemon "
+               "keeps each one for an hour; Prometheus keeps the history.",
+               options={"sortBy": [{"displayName": "start", "desc": True}],
+                        "cellHeight": "sm", "showHeader": True},
+               transformations=[{"id": "organize", "options": {
+                   "excludeByName": {"Time": True},
+                   "indexByName": {"start": 0, "end": 1, "Value": 2, "probe": 3},
+                   "renameByName": {"Value": "duration"}}}]), 12, 8),
+        (timeseries("Outage lengths", [target(
+            "max by (probe, start, end) (homemon_internet_recent_outage_seconds) unless "
+            "max by (probe, start, end) ("
+            "homemon_internet_recent_outage_seconds offset $__interval)",
+            "{{start}} – {{end}}")], unit="s", points=True,
+            description="One point per outage, when the internet came back; its height is "
+            "how long it was down.",
+            defaults={"custom": {"drawStyle": "points", "pointSize": 8, "showPoints": "always",
+                                 "fillOpacity": 0, "lineWidth": 0, "spanNulls": False}},
+            legend=False), 12, 8),
         (panel("heatmap", "RTT heatmap",
                [target(f"sum by (le) (increase(homemon_ping_rtt_seconds_bucket{{{sel}}}"
                        "[$__rate_interval]))", "{{le}}", fmt="heatmap")],
@@ -232,10 +356,15 @@ def internet() -> dict[str, Any]:
                    "excludeByName": {"Time": True},
                    "renameByName": {"Value": "runs"}}}]), 12, 8),
     ]
+    down = {"name": "Internet down", "enable": True, "iconColor": "red", "datasource": PROM,
+            "expr": with_probe("min by (probe) (homemon_internet_up) == 0"), "step": "15s",
+            "titleFormat": "Internet down", "tagKeys": "probe", "textFormat": "",
+            "useValueForTime": False}
     return dashboard("homemon-internet", "Internet", panels, description="Latency, loss, "
                      "outages and bandwidth as home-monitor measures them.",
+                     annotations=[down],
                      variables=[variable("target", "Ping target",
-                                         "label_values(homemon_ping_up, target)")])
+                                         'label_values(homemon_ping_up{probe=~"$probe"}, target)')])
 
 
 # --- EC2 iperf -------------------------------------------------------------------------------
@@ -315,8 +444,8 @@ def air() -> dict[str, Any]:
     sensor = 'sensor=~"$sensor"'
     joined = ('max by (sensor, name, type, country, latitude, longitude, indoor) ('
               f'homemon_air_quality_index{{scale="uk_daqi", {sensor}}} '
-              '* on (instance, sensor) group_left (name, type, country, latitude, longitude, '
-              'indoor) homemon_air_sensor_info)')
+              '* on (probe, instance, sensor) group_left (name, type, country, latitude, '
+              'longitude, indoor) homemon_air_sensor_info)')
     to_number = {"id": "convertFieldType", "options": {"conversions": [
         {"targetField": "latitude", "destinationType": "number"},
         {"targetField": "longitude", "destinationType": "number"}]}}
@@ -423,27 +552,48 @@ def air() -> dict[str, Any]:
     ]
     return dashboard("homemon-air", "Air quality", panels, time_from="now-7d",
                      description="Sensor.Community and local sensors, UK DAQI bands.",
-                     variables=[variable("sensor", "Sensor",
-                                         "label_values(homemon_air_quality_index, sensor)")])
+                     variables=[variable(
+                         "sensor", "Sensor",
+                         'label_values(homemon_air_quality_index{probe=~"$probe"}, sensor)')])
 
 
 # --- Logs (Loki) -----------------------------------------------------------------------------
 
+# Loki's detected_level: set at ingestion from the JSON `level` field (warning -> warn), so
+# filtering by level needs no parser. Loki v3.7.6: pkg/distributor/field_detection.go.
+LEVELS = ["debug", "info", "warn", "error", "critical"]
+SERVICES = ["prometheus", "alertmanager", "grafana", "loki", "alloy", "cadvisor"]
+
+
 def logs() -> dict[str, Any]:
-    monitor = '{compose_service="monitor"} | json | job=~"$job" | level=~"$level"'
+    daemon = '{compose_service="monitor", probe=~"$probe"}'
+    level = '| detected_level=~"$level"'
+    # Metric queries fail on any line the parser could not read (Loki: "metric queries cannot
+    # contain errors"), and the daemon's stderr may hold plain text (a config error): JSON
+    # lines are counted per job with their errors dropped, plain-text lines on their own.
+    json_lines = (f'sum by (detected_level) (count_over_time({daemon} {level} '
+                  '| json job | __error__="" | job=~"$job" [$__interval]))')
+    text_lines = (f'sum by (detected_level) (count_over_time({daemon} !~ `^\\s*\\{{` {level} '
+                  '[$__interval]))')
     panels = [
         (timeseries("Daemon log lines by level", [
-            target(f"sum by (level) (count_over_time({monitor} [$__interval]))", "{{level}}",
+            target(json_lines, "{{detected_level}}", datasource=LOKI),
+            target(text_lines, "{{detected_level}} (plain text, any job)", "B",
                    datasource=LOKI)], datasource=LOKI,
+            description="JSON lines per level for the selected jobs; plain-text lines (e.g. "
+            "a config error before logging starts) counted apart.",
             defaults={"custom": {"drawStyle": "bars", "fillOpacity": 80, "stacking":
                                  {"mode": "normal"}}}), 24, 7),
-        (panel("logs", "home-monitor daemon", [target(monitor, datasource=LOKI)],
-               datasource=LOKI, description="JSON lines of the daemon, filtered by the job "
-               "and level fields (parsed with Loki's json parser).",
+        (panel("logs", "home-monitor daemon",
+               [target(f'{daemon} {level} | json | job=~"$job"', datasource=LOKI)],
+               datasource=LOKI, description="The daemon's lines, filtered by Loki's "
+               "detected_level and by the JSON job field (parsed with Loki's json parser; a "
+               "plain-text line has no job and shows under All).",
                options={"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending",
                         "enableLogDetails": True, "prettifyLogMessage": False}), 24, 14),
         (panel("logs", "Other containers", [target(
-            '{compose_service=~"$service", compose_service!="monitor"}', datasource=LOKI)],
+            '{compose_service=~"$service", compose_service!="monitor", probe=~"$probe"}',
+            datasource=LOKI)],
                datasource=LOKI,
                options={"showTime": True, "wrapLogMessage": True,
                         "sortOrder": "Descending", "enableLogDetails": True}), 24, 10),
@@ -452,17 +602,27 @@ def logs() -> dict[str, Any]:
                      description="Container logs shipped by Alloy to Loki.",
                      variables=[
                          custom_variable("job", "Job", ["latency", "bandwidth", "iperf", "aqi"]),
-                         custom_variable("level", "Level", ["debug", "info", "warning",
-                                                            "error"]),
-                         custom_variable("service", "Container", [
-                             "prometheus", "alertmanager", "grafana", "loki", "alloy",
-                             "cadvisor"])])
+                         custom_variable("level", "Level", LEVELS,
+                                         description="Loki's detected_level (warning is warn)"),
+                         # All must not be ".*": a selector whose matchers all match the
+                         # empty string is refused by Loki (see tests/test_stack_logs.py).
+                         custom_variable("service", "Container", SERVICES, all_value=".+")])
 
 
 # --- Containers (cAdvisor) -------------------------------------------------------------------
 
+# cAdvisor stamps each sample with its housekeeping time, not the scrape's: with the compose
+# flags (30 s, dynamic up to 60 s, plus cAdvisor's jitter of up to 100 %) samples can be 120 s
+# apart. A query "Min step" of 1m is what Grafana then takes as the scrape interval:
+# $__rate_interval = max($__interval + 1m, 4 x 1m) >= 240 s, so every rate window holds two
+# samples (tests/test_stack_logs.py derives this from the flags). A panel's min interval
+# would not do: it raises $__interval but leaves the datasource's 15 s in that formula.
+CADVISOR_MIN_STEP = "1m"
+
+
 def containers() -> dict[str, Any]:
     named = 'name=~".+"'
+    step = CADVISOR_MIN_STEP
     panels = [
         (panel("table", "Scrape targets", [target("up", instant=True, fmt="table")],
                description="Every target Prometheus scrapes: 1 up, 0 down.",
@@ -480,25 +640,26 @@ def containers() -> dict[str, Any]:
          12, 8),
         (timeseries("CPU", [target(
             f"sum by (name) (rate(container_cpu_usage_seconds_total{{{named}}}"
-            "[$__rate_interval]))", "{{name}}")], unit="short",
+            "[$__rate_interval]))", "{{name}}", min_step=step)], unit="short",
             description="CPU cores used per container.", calcs=["mean", "max"]), 12, 9),
         (timeseries("Memory (working set)", [target(
             f"sum by (name) (container_memory_working_set_bytes{{{named}}})", "{{name}}")],
             unit="bytes", calcs=["mean", "max"]), 12, 9),
         (timeseries("Network received", [target(
             f"sum by (name) (rate(container_network_receive_bytes_total{{{named}}}"
-            "[$__rate_interval]))", "{{name}}")], unit="Bps"), 12, 8),
+            "[$__rate_interval]))", "{{name}}", min_step=step)], unit="Bps"), 12, 8),
         (timeseries("Network sent", [target(
             f"sum by (name) (rate(container_network_transmit_bytes_total{{{named}}}"
-            "[$__rate_interval]))", "{{name}}")], unit="Bps"), 12, 8),
+            "[$__rate_interval]))", "{{name}}", min_step=step)], unit="Bps"), 12, 8),
         (timeseries("Disk reads and writes", [
             target(f"sum by (name) (rate(container_fs_reads_bytes_total{{{named}}}"
-                   "[$__rate_interval]))", "{{name}} read"),
+                   "[$__rate_interval]))", "{{name}} read", min_step=step),
             target(f"sum by (name) (rate(container_fs_writes_bytes_total{{{named}}}"
-                   "[$__rate_interval]))", "{{name}} write", "B")], unit="Bps"), 12, 8),
+                   "[$__rate_interval]))", "{{name}} write", "B", min_step=step)], unit="Bps"),
+         12, 8),
         (timeseries("Out-of-memory kills", [target(
             f"sum by (name) (increase(container_oom_events_total{{{named}}}"
-            "[$__rate_interval]))", "{{name}}")], points=True), 12, 8),
+            "[$__rate_interval]))", "{{name}}", min_step=step)], points=True), 12, 8),
     ]
     return dashboard("homemon-containers", "Containers", panels, time_from="now-6h",
                      description="Resource use of the stack's containers, from cAdvisor.")

@@ -261,7 +261,8 @@ class JobsConfig:
 @dataclass
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["json", "text"] = "json"
+    # auto: text for a person at a terminal, JSON lines (for Loki) when stdout is not a TTY
+    format: Literal["auto", "json", "text"] = "auto"
 
 
 @dataclass

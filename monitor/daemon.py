@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,14 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from monitor import __version__
 from monitor.config import JOB_NAMES, Config
+from monitor.history import History
 from monitor.jobs import build_job
 from monitor.jobs.base import Job, JobEnv, close, on_start, periodic_tasks
 from monitor.logs import event
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
 from monitor.web import MetricsServer, make_handler
+from monitor.webpage import StatusPage
 
 log = logging.getLogger("monitor.daemon")
 
@@ -57,7 +60,10 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=2 * len(JOB_NAMES) + 2)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone="UTC")
-        handler = make_handler(self.metrics.registry, self.runners, self.health)
+        # the outage list is the latency job's outage log (monitor/outages.py)
+        self.history = History(outage_source=self.metrics.latency.recent_outages)
+        self.page = StatusPage(self.history, self.runners, config, self.metrics)
+        handler = make_handler(self.metrics.registry, self.page, self.health)
         self.server = MetricsServer(config.listen_address, handler)
 
     def health(self) -> tuple[bool, str]:
@@ -76,10 +82,11 @@ class Daemon:
             on_start(runner.job)
             offset = random.uniform(0, min(MAX_START_OFFSET, runner.interval / 4))
             first = now + timedelta(seconds=FIRST_RUN_DELAY + offset)
-            self._schedule(runner.name, runner.interval, runner.run_once, first)
+            self._schedule(runner.name, runner.interval, partial(self._run, runner), first)
             for task in periodic_tasks(runner.job):
                 self._schedule(f"{runner.name}-{task.name}", task.interval, task.func,
                                now + timedelta(seconds=task.interval))
+        self._note_budget()
         self.scheduler.start()
         # start-up objects live for the whole run: keep the collector from rescanning them,
         # which steadies /metrics tail latency
@@ -88,6 +95,25 @@ class Daemon:
         event(log, logging.INFO, "home-monitor started", version=__version__,
               listen=f"{host}:{self.server.port}", config=self.config.source,
               jobs=[runner.name for runner in self.runners])
+
+    def _run(self, runner: JobRunner) -> None:
+        outcome = runner.run_once()
+        self.history.observe(runner.name, outcome.result, outcome.summary, outcome.finished_at)
+        if runner.name == "bandwidth":
+            self._note_budget()
+        self.page.charts(time.time())  # rebuilt here, in the job's thread, not by a request
+
+    def _note_budget(self) -> None:
+        """The month's data used by bandwidth tests, as the job keeps it (survives restarts)."""
+        if not self.config.jobs.bandwidth.enabled:
+            return
+        from monitor.jobs.bandwidth import USAGE_FILE  # noqa: PLC0415 - only when enabled
+        from monitor.jobs.bandwidth_budget import UsageStore, current_month  # noqa: PLC0415
+
+        month = current_month()
+        self.history.set_extra("budget_month", month)
+        self.history.set_extra("budget_used_bytes",
+                               UsageStore(self.state_dir / USAGE_FILE).used(month))
 
     def _schedule(self, job_id: str, interval: float, func: Any, first: datetime) -> None:
         self.scheduler.add_job(

@@ -1,4 +1,5 @@
-"""Logging: JSON lines on stdout (Loki reads them) or text for humans."""
+"""Logging: JSON lines on stdout (Loki reads them) or text for humans (the default at a
+terminal)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
 _FIELDS = "fields"
 
@@ -54,8 +55,18 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def setup(level: str = "info", fmt: str = "json") -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def resolve_format(fmt: str, stream: TextIO) -> str:
+    """`auto` -> text when `stream` is a terminal, json otherwise; json/text as given."""
+    if fmt != "auto":
+        return fmt
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
+def setup(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    stream = sys.stdout if stream is None else stream
+    handler = logging.StreamHandler(stream)
+    fmt = resolve_format(fmt, stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,50 +1,18 @@
-"""The HTTP server: /metrics, /healthz and a small status page at /."""
+"""The HTTP server: /metrics, /healthz, the status page at / and /api/status."""
 
 from __future__ import annotations
 
-import html
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor import __version__
-from monitor.logs import human
-from monitor.runner import JobRunner
-from monitor.units import format_duration
+from monitor.webpage import StatusPage
 
 
-def status_page(runners: Sequence[JobRunner]) -> str:
-    rows = []
-    for runner in runners:
-        last = runner.last
-        success = (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(runner.last_success))
-                   if runner.last_success else "never")
-        figures = ""
-        if last is not None:
-            figures = human(last.summary)
-            if last.error:
-                figures = last.error
-        rows.append(
-            "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
-                runner.name, format_duration(runner.interval),
-                last.result if last else "not run yet", success, figures)) + "</tr>")
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>home-monitor</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.3em 1em;text-align:left;
-border-bottom:1px solid #ddd}}</style></head>
-<body><h1>home-monitor {html.escape(__version__)}</h1>
-<table><tr><th>job</th><th>interval</th><th>last result</th><th>last success</th>
-<th>key figures</th></tr>
-{''.join(rows) or '<tr><td colspan="5">no job enabled</td></tr>'}
-</table>
-<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a></p></body></html>
-"""
-
-
-def make_handler(registry: CollectorRegistry, runners: Sequence[JobRunner],
+def make_handler(registry: CollectorRegistry, page: StatusPage,
                  healthy: Callable[[], tuple[bool, str]]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = f"home-monitor/{__version__}"
@@ -58,7 +26,11 @@ def make_handler(registry: CollectorRegistry, runners: Sequence[JobRunner],
                 self._send(200 if ok else 503, "text/plain; charset=utf-8",
                            (why + "\n").encode())
             elif path == "/":
-                self._send(200, "text/html; charset=utf-8", status_page(runners).encode())
+                self._send(200, "text/html; charset=utf-8", page.html())
+            elif path == "/api/status":
+                self._send(200, "application/json", page.api())
+            elif path == "/favicon.ico":  # the page links an inline icon; this is for others
+                self._send(200, "image/svg+xml", page.favicon())
             else:
                 self._send(404, "text/plain; charset=utf-8", b"not found\n")
 

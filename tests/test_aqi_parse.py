@@ -6,25 +6,31 @@ from collections import Counter
 
 import pytest
 
-from monitor.jobs.aqi_sources import FetchError, parse_local, parse_record, parse_records
+from monitor.jobs.aqi_sources import (
+    FetchError,
+    Parsed,
+    parse_local,
+    parse_record,
+    parse_records,
+)
 from tests.support.aqi_server import device_json, record
 
 T = 1_700_000_000.0
 
 
 def test_p1_is_pm10_p2_is_pm25_p0_is_pm1() -> None:
-    rejected: Counter[str] = Counter()
-    reading = parse_record(record(37765, T, {"P0": "3.1", "P1": "25.3", "P2": "14.1"}), rejected)
+    parsed = Parsed()
+    reading = parse_record(record(37765, T, {"P0": "3.1", "P1": "25.3", "P2": "14.1"}), parsed)
     assert reading is not None
     assert reading.values == {"pm1": 3.1, "pm10": 25.3, "pm2.5": 14.1}
     assert reading.sensor == "37765"
     assert reading.timestamp == T
-    assert not rejected
+    assert not parsed.rejected
 
 
 @pytest.mark.parametrize("sep", [" ", "T"])
 def test_timestamps_are_utc_with_space_or_t(sep: str) -> None:
-    reading = parse_record(record(1, T, {"P2": "1"}, sep=sep), Counter())
+    reading = parse_record(record(1, T, {"P2": "1"}, sep=sep), Parsed())
     assert reading is not None
     assert reading.timestamp == T
 
@@ -32,7 +38,7 @@ def test_timestamps_are_utc_with_space_or_t(sep: str) -> None:
 def test_climate_values_and_info_labels() -> None:
     reading = parse_record(record(37766, T, {"temperature": "12.50", "humidity": "81.2",
                                              "pressure": "101325.00"}, sensor_type="BME280",
-                                  latitude="51.501", longitude="-0.121", indoor=1), Counter())
+                                  latitude="51.501", longitude="-0.121", indoor=1), Parsed())
     assert reading is not None
     assert reading.values == {"temperature": 12.5, "humidity": pytest.approx(0.812),
                               "pressure": 101325.0}
@@ -52,11 +58,11 @@ def test_climate_values_and_info_labels() -> None:
 ])
 def test_bad_values_are_dropped_and_counted(values: dict[str, str], kept: dict[str, float],
                                             reason: str | None) -> None:
-    rejected: Counter[str] = Counter()
-    reading = parse_record(record(7, T, values), rejected)
+    parsed = Parsed()
+    reading = parse_record(record(7, T, values), parsed)
     assert reading is not None
     assert reading.values == kept
-    assert rejected == (Counter({reason: 1}) if reason else Counter())
+    assert parsed.rejected == (Counter({reason: 1}) if reason else Counter())
 
 
 def test_records_missing_fields_are_counted() -> None:
@@ -98,4 +104,4 @@ def test_local_device_with_pms_and_unprefixed_dht22() -> None:
     (reading,) = parse_local(payload, "garden", T).readings
     assert reading.values == {"pm1": 2.0, "pm10": 7.0, "pm2.5": 5.0, "temperature": 3.5,
                               "humidity": pytest.approx(0.9)}
-    assert reading.info.type == "PMS+DHT22"
+    assert reading.info.type == "PMSx003+DHT22"

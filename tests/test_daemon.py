@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -58,8 +59,10 @@ def test_hanging_job_times_out_while_another_keeps_its_schedule(tmp_path: Path) 
         hanging.release.set()
         wait_until(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 5,
                    what="healthy again")
-        status = http_get(f"http://127.0.0.1:{port}/")[1].decode()
-        assert "<td>aqi</td><td>500ms</td><td>success</td>" in status
+        jobs = {job["name"]: job for job in json.loads(
+            http_get(f"http://127.0.0.1:{port}/api/status")[1])["jobs"]}
+        assert (jobs["aqi"]["health"], jobs["aqi"]["interval_seconds"]) == ("ok", 0.5)
+        assert jobs["bandwidth"]["health"] in ("skipped", "ok")
     finally:
         hanging.release.set()
         the_daemon.stop()

@@ -5,12 +5,22 @@ The dashboards' PromQL is executed against a real Prometheus in test_stack_prome
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-from tests.support.stack_configs import DASHBOARDS, REPO, load_yaml, panels
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from monitor.outages import Outage, RecentOutages, RecentOutagesCollector, local_iso
+from tests.support.procs import prom_query, prometheus, wait_until
+from tests.support.stack_configs import DASHBOARDS, REPO, load_yaml, panels, substitute
 
 EXPECTED = {"internet.json": "Internet", "iperf.json": "EC2 iperf",
             "air-quality.json": "Air quality", "logs.json": "Logs",
@@ -80,7 +90,13 @@ def test_internet_dashboard_has_the_promised_panels() -> None:
     titles = {panel["title"] for panel in panels(dashboard)}
     assert {"Internet now", "Outages", "Outage timeline", "Packet loss", "Jitter",
             "Download vs plan", "Upload vs plan", "Loaded vs idle latency",
-            "Data used by tests"} <= titles
+            "Data used by tests", "Outages (start, end, duration)", "Outage lengths"} <= titles
+    table = panel_by_title(dashboard, "Outages (start, end, duration)")
+    assert "homemon_internet_recent_outage_seconds" in table["targets"][0]["expr"]
+    assert table["targets"][0]["format"] == "table"
+    timeline = panel_by_title(dashboard, "Outage timeline")
+    assert timeline["type"] == "state-timeline"
+    assert "homemon_internet_up" in timeline["targets"][0]["expr"]
 
 
 def test_air_quality_map_joins_sensor_info_and_colours_by_daqi_band() -> None:
@@ -109,7 +125,7 @@ def test_air_quality_map_joins_sensor_info_and_colours_by_daqi_band() -> None:
     assert 'window="24h"' in exprs
 
 
-def test_logs_dashboard_filters_by_job_and_level_with_the_json_parser() -> None:
+def test_logs_dashboard_filters_by_job_with_the_json_parser_and_by_detected_level() -> None:
     dashboard = load("logs.json")
     names = {var["name"] for var in dashboard["templating"]["list"]}
     assert {"job", "level"} <= names
@@ -117,7 +133,7 @@ def test_logs_dashboard_filters_by_job_and_level_with_the_json_parser() -> None:
     expr = logs["targets"][0]["expr"]
     assert "| json" in expr
     assert 'job=~"$job"' in expr
-    assert 'level=~"$level"' in expr
+    assert '| detected_level=~"$level"' in expr
     assert logs["datasource"]["uid"] == "homemon-loki"
 
 
@@ -130,3 +146,167 @@ def test_dashboards_are_provisioned_from_where_compose_mounts_them() -> None:
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home.startswith(provider["options"]["path"] + "/")
     assert (REPO / "grafana" / "dashboards" / home.rsplit("/", 1)[1]).is_file()
+
+
+# --- the probe variable (multi-site) --------------------------------------------------------------
+
+def generator() -> Any:
+    spec = importlib.util.spec_from_file_location("build_dashboards",
+                                                  REPO / "grafana" / "build_dashboards.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def promql_of(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    found = [(f"annotation {note['name']}", note["expr"])
+             for note in dashboard["annotations"]["list"] if note.get("expr")]
+    for panel in panels(dashboard):
+        for query in panel.get("targets", []):
+            source = query.get("datasource") or panel.get("datasource") or {}
+            if source.get("type") == "prometheus":
+                found.append((f"{panel['title']} [{query['refId']}]", query["expr"]))
+    return found
+
+
+def test_every_dashboard_has_a_multi_select_probe_variable_with_a_custom_all() -> None:
+    for path in DASHBOARDS:
+        variables = json.loads(path.read_text(encoding="utf-8"))["templating"]["list"]
+        probe = variables[0]
+        assert probe["name"] == "probe", path.name
+        assert probe["multi"] is True
+        assert probe["includeAll"] is True
+        # ".*" also matches a series without the label: a single box's own series have none
+        assert probe["allValue"] == ".*"
+        assert probe["query"]["query"] == "label_values(probe)"
+        for var in variables[1:]:
+            if var["type"] == "query":
+                assert 'probe=~"$probe"' in var["query"]["query"], f"{path.name}: {var['name']}"
+
+
+def test_every_query_is_filtered_by_probe() -> None:
+    with_probe = generator().with_probe
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        for where, expr in promql_of(dashboard):
+            # adding the filter again changes nothing only if every selector already has it
+            assert with_probe(expr) == expr, f"{path.name}: {where}: {expr}"
+            assert 'probe=~"$probe"' in expr
+        for panel in panels(dashboard):
+            for query in panel.get("targets", []):
+                if (query.get("datasource") or {}).get("type") == "loki":
+                    for selector in re.findall(r"\{[^{}]*\}", query["expr"].split("`")[0]):
+                        assert 'probe=~"$probe"' in selector, f"{path.name}: {query['expr']}"
+
+
+def test_the_probe_filter_reaches_every_selector() -> None:
+    with_probe = generator().with_probe
+    assert with_probe('sum(up) / on (job) group_left (name) info{a="b"}[5m] or vector(0)') == (
+        'sum(up{probe=~"$probe"}) / on (job) group_left (name) '
+        'info{probe=~"$probe", a="b"}[5m] or vector(0)')
+    assert with_probe('rate(x{y="}"}[$__rate_interval]) * $price') == \
+        'rate(x{probe=~"$probe", y="}"}[$__rate_interval]) * $price'
+
+
+CONCRETE = {"probe": "kitchen", "target": "1.1.1.1", "sensor": "12345",
+            "egress_usd_per_gb": "0.09", "instance_usd_per_hour": "0.0104"}
+
+
+def test_every_promql_expression_parses_with_concrete_variable_values(tmp_path: Path) -> None:
+    exprs = []
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        for variables in (CONCRETE, CONCRETE | {"probe": "(home|kitchen)"}):
+            exprs += [(f"{path.name}: {where}", substitute(expr, variables))
+                      for where, expr in promql_of(dashboard)]
+    failures = []
+    with prometheus(tmp_path, {"global": {"scrape_interval": "1s"}, "scrape_configs": []}) as url:
+        for where, expr in exprs:
+            assert "$" not in expr, f"{where}: {expr}"
+            try:
+                prom_query(url, expr)
+            except AssertionError as exc:
+                failures.append(f"{where}: {exc}")
+    assert not failures, "\n".join(failures)
+
+
+# --- the outage list and lengths, on a real Prometheus ------------------------------------------
+
+class Exposition:
+    """Serves a registry as a Prometheus scrape target on loopback, as the daemon's /metrics."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                body = generate_latest(registry)
+                self.send_response(200)
+                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def outage_log() -> tuple[RecentOutages, Exposition]:
+    registry = CollectorRegistry()
+    outages = RecentOutages()
+    RecentOutagesCollector(outages, registry)
+    return outages, Exposition(registry)
+
+
+def edges(outage: Outage) -> tuple[str, str]:
+    return local_iso(outage.start), local_iso(outage.end)
+
+
+def test_outage_table_and_lengths_show_each_outage_once(tmp_path: Path) -> None:
+    """The daemon's own outage collector, scraped by a real Prometheus; a second box labelled
+    probe="kitchen" as a central store would see it."""
+    dashboard = load("internet.json")
+    table = panel_by_title(dashboard, "Outages (start, end, duration)")["targets"][0]["expr"]
+    lengths = panel_by_title(dashboard, "Outage lengths")["targets"][0]["expr"]
+    now = float(round(time.time()))  # whole seconds: the labels and lengths are exact
+    first, second, theirs = Outage(now - 600, now - 510), Outage(now - 30, now - 18), \
+        Outage(now - 200, now - 140)
+    (home, home_target), (kitchen, kitchen_target) = outage_log(), outage_log()
+    config = {"global": {"scrape_interval": "1s"}, "scrape_configs": [
+        {"job_name": "home-monitor", "honor_labels": True, "scrape_interval": "1s",
+         "static_configs": [{"targets": [home_target.address]},
+                            {"targets": [kitchen_target.address],
+                             "labels": {"probe": "kitchen"}}]}]}
+
+    def run(expr: str, probe: str = ".*") -> dict[tuple[str, str], float]:
+        result = prom_query(url, expr.replace("$__range", "1h").replace("$__interval", "3s")
+                            .replace("$probe", probe))
+        return {(row["metric"]["start"], row["metric"]["end"]): float(row["value"][1])
+                for row in result}
+
+    try:
+        with prometheus(tmp_path, config) as url:
+            home.add(first.start, first.end)
+            wait_until(lambda: run(lengths), 30, what="the first outage scraped")
+            assert run(table) == {edges(first): first.seconds}
+            wait_until(lambda: not run(lengths), 30, what="its point to pass")
+            home.add(second.start, second.end)
+            kitchen.add(theirs.start, theirs.end)
+            new = wait_until(lambda: run(lengths, ""), 30, what="the second outage")
+            assert new == {edges(second): second.seconds}  # only the new one, only here
+            assert run(table) == {edges(first): first.seconds, edges(second): second.seconds,
+                                  edges(theirs): theirs.seconds}  # All: every site
+            assert set(run(table, "")) == {edges(first), edges(second)}  # the local box
+            assert run(table, "kitchen") == {edges(theirs): theirs.seconds}
+            assert run(table, "nowhere") == {}
+    finally:
+        home_target.close()
+        kitchen_target.close()

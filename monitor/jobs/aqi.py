@@ -8,6 +8,7 @@ and takes the value gauges away from sensors silent for longer than stale_after.
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
 from collections import Counter
@@ -22,7 +23,6 @@ import requests
 from monitor import __version__
 from monitor.config import AQI_PARALLEL_REQUESTS, AqiConfig
 from monitor.jobs.aqi_sources import (
-    PM_SIZES,
     FetchError,
     Parsed,
     Reading,
@@ -31,6 +31,7 @@ from monitor.jobs.aqi_sources import (
     parse_records,
 )
 from monitor.jobs.aqi_state import MEAN_SIZES, RunningMeans
+from monitor.jobs.aqi_types import COUNT, PM_SIZES, UNKNOWN_SENSOR
 from monitor.jobs.base import JobEnv, JobSkipped
 from monitor.jobs.indices import SCALE_WINDOW, daqi_band, overall_index
 from monitor.logs import event
@@ -134,8 +135,9 @@ class AqiJob:
         self.last_timestamp: dict[str, float] = {}
         self.info_labels: dict[str, tuple[str, ...]] = {}
         self.stale: set[str] = set()
+        self.unknown_logged: set[str] = set()
         for reason in ("fault", "negative", "not_numeric", "missing_field", "stale",
-                       "malformed_response"):
+                       "malformed_response", "unknown_value_type", UNKNOWN_SENSOR, COUNT):
             metrics.rejected.labels(reason=reason)
 
     # --- measure ------------------------------------------------------------------------------
@@ -181,6 +183,7 @@ class AqiJob:
             elif outcome.parsed is not None:
                 self.backoff.succeeded(key)
                 metrics.source_up.set((key,), 1)
+                self._log_unknown(key, outcome.parsed.unknown)
 
         newest: dict[str, Reading] = {}
         rejected = result.rejected
@@ -228,6 +231,11 @@ class AqiJob:
             "sensors_stale": len(self.stale),
             "rejected": sum(rejected.values()),
         }
+        # the status page charts one figure per size: the median of the fresh sensors
+        for size, key in (("pm2.5", "pm25_median"), ("pm10", "pm10_median")):
+            values = sorted(v for (_, sz), v in self.metrics.pm.items() if sz == size)
+            if values:
+                summary[key] = round(statistics.median(values), 1)
         for scale in self.config.scales:  # the worst index among fresh sensors, for the log
             found = [v for (_, sc), v in self.metrics.index.items() if sc == scale]
             if found:
@@ -236,6 +244,14 @@ class AqiJob:
                 if scale == "uk_daqi":
                     summary["uk_daqi_band"] = daqi_band(worst).name
         return summary
+
+    def _log_unknown(self, source: str, unknown: set[str]) -> None:
+        """Once per type and daemon: the values themselves are counted on every run."""
+        for what in sorted(unknown - self.unknown_logged):
+            self.unknown_logged.add(what)
+            event(log, logging.WARNING, f"air quality source sent an unknown {what}; its values "
+                  "are counted in homemon_air_readings_rejected_total and not used",
+                  source=source)
 
     def _count_fetch_error(self, key: str, error: FetchError, now: float) -> None:
         self.metrics.fetch_errors.labels(source=key, reason=error.reason).inc()

@@ -4,7 +4,8 @@ the only function that talks to the network.
 Facts this relies on (checked against the airrohr firmware and the API's docs): values and
 coordinates are strings; `P1` is PM10, `P2` is PM2.5, `P0` is PM1 (do not swap them);
 timestamps are UTC without an offset, with a space or a "T"; a failed fan or dirty inlet
-reports 999.9 / 1999.9, and the official map drops PM10 >= 1900 and PM2.5 >= 900.
+reports 999.9 / 1999.9, and the official map drops PM10 >= 1900 and PM2.5 >= 900. What each
+value type of each sensor is comes from monitor/jobs/aqi_types.py.
 """
 
 from __future__ import annotations
@@ -14,21 +15,26 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
-# value_type (after any SDS_/PMS_/BME280_ prefix is removed) -> our quantity
-VALUE_TYPES = {
-    "P0": "pm1", "P1": "pm10", "P2": "pm2.5",
-    "temperature": "temperature", "humidity": "humidity", "pressure": "pressure",
-}
-PM_SIZES = ("pm1", "pm2.5", "pm10")
+from monitor.jobs.aqi_types import (
+    COUNT,
+    IGNORED,
+    UNKNOWN_SENSOR,
+    Family,
+    Kind,
+    api_family,
+    api_kind,
+    local_kind,
+)
+
 FAULT_VALUES = (999.9, 1999.9)
-FAULT_LIMIT = {"pm10": 1900.0, "pm2.5": 900.0, "pm1": 900.0}
+FAULT_LIMIT = {"pm10": 1900.0, "pm4": 900.0, "pm2.5": 900.0, "pm1": 900.0}
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
@@ -49,7 +55,7 @@ class SensorInfo:
 class Reading:
     sensor: str          # Sensor.Community sensor id, or the local device's configured name
     timestamp: float     # Unix seconds, when the sensor measured
-    values: dict[str, float]  # pm1 / pm2.5 / pm10 µg/m³, temperature °C, humidity 0-1, pressure Pa
+    values: dict[str, float]  # pm1/pm2.5/pm4/pm10 µg/m³, temperature °C, humidity 0-1, pressure Pa
     info: SensorInfo
 
 
@@ -57,6 +63,7 @@ class Reading:
 class Parsed:
     readings: list[Reading] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
+    unknown: set[str] = field(default_factory=set)  # unknown value/sensor types, for the log
 
 
 class Rejected(ValueError):
@@ -113,27 +120,39 @@ def parse_value(quantity: str, raw: Any) -> float:
     return value
 
 
-def parse_values(entries: Any, rejected: Counter[str], *, strip_prefix: bool) -> dict[str, float]:
+def parse_values(entries: Any, parsed: Parsed, classify: Callable[[str], Kind],
+                 origin: str = "") -> tuple[dict[str, float], list[Family]]:
+    """A sensordatavalues list -> values by quantity, and the sensor families that wrote them
+    (in order). Particle counts, unknown value types and unknown sensors' P values are counted
+    in `parsed.rejected`; known values we do not export are passed over. With two sensors of
+    one quantity on a device the first listed wins. `origin` ends the log text of an unknown
+    type (" from sensor type 'X'")."""
     if not isinstance(entries, list):
         raise Rejected("missing_field", "no sensordatavalues list")
     values: dict[str, float] = {}
+    families: list[Family] = []
     for entry in entries:
         if not isinstance(entry, dict) or "value_type" not in entry or "value" not in entry:
-            rejected["missing_field"] += 1
+            parsed.rejected["missing_field"] += 1
             continue
         value_type = str(entry["value_type"])
-        if strip_prefix and "_" in value_type:
-            prefix, _, rest = value_type.partition("_")
-            if prefix in ("SDS", "PMS", "BME280", "BMP280", "BMP", "SHT3X", "HTU21D", "SPS30"):
-                value_type = rest
-        quantity = VALUE_TYPES.get(value_type)
-        if quantity is None or quantity in values:  # unknown type, or a second PM sensor
-            continue
-        try:
-            values[quantity] = parse_value(quantity, entry["value"])
-        except Rejected as exc:
-            rejected[exc.reason] += 1
-    return values
+        kind = classify(value_type)
+        if kind.family is not None and kind.family.label and kind.family not in families:
+            families.append(kind.family)
+        quantity = kind.kind
+        if quantity is None:
+            parsed.rejected["unknown_value_type"] += 1
+            parsed.unknown.add(f"value type {value_type!r}{origin}")
+        elif quantity == UNKNOWN_SENSOR:
+            parsed.rejected[UNKNOWN_SENSOR] += 1
+        elif quantity == COUNT:
+            parsed.rejected[COUNT] += 1
+        elif quantity != IGNORED and quantity not in values:
+            try:
+                values[quantity] = parse_value(quantity, entry["value"])
+            except Rejected as exc:
+                parsed.rejected[exc.reason] += 1
+    return values, families
 
 
 def _coordinate(raw: Any, limit: float) -> str:
@@ -144,8 +163,11 @@ def _coordinate(raw: Any, limit: float) -> str:
     return str(raw).strip() if math.isfinite(value) and abs(value) <= limit else ""
 
 
-def parse_record(record: Any, rejected: Counter[str]) -> Reading | None:
-    """One API record -> a Reading, or None (counted in `rejected`) when unusable."""
+def parse_record(record: Any, parsed: Parsed) -> Reading | None:
+    """One API record -> a Reading, or None (counted in `parsed.rejected`) when unusable.
+    Which values are what is decided by the record's sensor type (aqi_types.API_NAMES): the
+    P1/P2 of a PPD42NS are particle counts, not µg/m³."""
+    unknown_before = parsed.rejected[UNKNOWN_SENSOR]
     try:
         if not isinstance(record, dict):
             raise Rejected("malformed", "record is not an object")
@@ -153,14 +175,19 @@ def parse_record(record: Any, rejected: Counter[str]) -> Reading | None:
         if not isinstance(sensor, dict) or sensor.get("id") in (None, ""):
             raise Rejected("missing_field", "no sensor id")
         timestamp = parse_timestamp(record.get("timestamp"))
-        values = parse_values(record.get("sensordatavalues"), rejected, strip_prefix=False)
+        sensor_type = sensor.get("sensor_type")
+        type_name = str(sensor_type.get("name", "")) if isinstance(sensor_type, dict) else ""
+        family = api_family(type_name)
+        values, _ = parse_values(record.get("sensordatavalues"), parsed,
+                                 lambda value_type: api_kind(family, value_type),
+                                 f" from sensor type {type_name!r}")
     except Rejected as exc:
-        rejected[exc.reason] += 1
+        parsed.rejected[exc.reason] += 1
         return None
+    if family is None and parsed.rejected[UNKNOWN_SENSOR] > unknown_before:
+        parsed.unknown.add(f"sensor type {type_name!r}")
     if not values:
         return None
-    sensor_type = sensor.get("sensor_type")
-    type_name = str(sensor_type.get("name", "")) if isinstance(sensor_type, dict) else ""
     location = record.get("location") if isinstance(record.get("location"), dict) else {}
     indoor = location.get("indoor")
     info = SensorInfo(
@@ -183,35 +210,22 @@ def parse_records(payload: Any) -> Parsed:
     if not payload:
         parsed.rejected["empty"] += 1
     for record in payload:
-        reading = parse_record(record, parsed.rejected)
+        reading = parse_record(record, parsed)
         if reading is not None:
             parsed.readings.append(reading)
     return parsed
 
 
-def local_type(entries: Iterable[Any]) -> str:
-    prefixes = []
-    for entry in entries:
-        value_type = str(entry.get("value_type", "")) if isinstance(entry, dict) else ""
-        prefix = value_type.partition("_")[0] if "_" in value_type else "DHT22"
-        if value_type.partition("_")[2] in VALUE_TYPES or value_type in VALUE_TYPES:
-            name = {"SDS": "SDS011", "PMS": "PMS"}.get(prefix, prefix)
-            if name not in prefixes:
-                prefixes.append(name)
-    return "+".join(prefixes)
-
-
 def parse_local(payload: Any, name: str, now: float, *, latitude: str = "",
                 longitude: str = "", indoor: str = "") -> Parsed:
-    """An airrohr device's data.json -> one Reading named after the configured device.
-    SDS_P1/PMS_P1 are PM10 like P1; DHT22 values come unprefixed. `age` is the seconds since
-    the device measured."""
+    """An airrohr device's data.json -> one Reading named after the configured device, its
+    `type` the sensors found ("NextPM+BME280"). Value types per aqi_types.local_kind. `age` is
+    the seconds since the device measured."""
     parsed = Parsed()
     if not isinstance(payload, dict):
         raise FetchError("malformed", f"expected a data.json object, got {type(payload).__name__}")
-    entries = payload.get("sensordatavalues")
     try:
-        values = parse_values(entries, parsed.rejected, strip_prefix=True)
+        values, families = parse_values(payload.get("sensordatavalues"), parsed, local_kind)
     except Rejected as exc:
         parsed.rejected[exc.reason] += 1
         return parsed
@@ -220,7 +234,7 @@ def parse_local(payload: Any, name: str, now: float, *, latitude: str = "",
     except (TypeError, ValueError):
         age = 0.0
     if values:
-        info = SensorInfo(name=name, type=local_type(entries), latitude=latitude,
+        info = SensorInfo(name=name, type="+".join(f.label for f in families), latitude=latitude,
                           longitude=longitude, indoor=indoor)
         parsed.readings.append(Reading(name, math.floor(now - age), values, info))
     return parsed

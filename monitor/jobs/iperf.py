@@ -7,6 +7,10 @@ just measures against the fixed `host`.
 
 iperf3 runs as a subprocess with -J (not the PyPI wrapper, which takes over stdout and cannot
 be timed out). iperf3 3.11-3.13 exit 0 when a -J run fails, so the JSON `error` key decides.
+
+Bytes include the omitted (-O) seconds: `end.sum_sent` and `end.sum_received` leave them out
+(iperf_reset_stats zeroes the counters when the omit period ends), but the link carried them
+all the same; see run_bytes.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from monitor.metrics import IperfMetrics
 
 log = logging.getLogger("monitor.jobs.iperf")
 
+OMIT_SLACK = 0.25  # omitted time the interval reports may lack before it is filled in
 SUBPROCESS_MARGIN = 15.0  # connect (5 s) + result exchange, on top of duration + omit
 CONNECT_TIMEOUT_MS = 5000
 BUSY_RETRIES = 4
@@ -72,7 +77,7 @@ class DirectionResult:
     direction: str  # upload | download
     bits_per_second: float  # receiver-side goodput
     retransmits: int | None  # sender side; None when the sender did not report it
-    bytes: int  # bytes the sender put on the wire
+    bytes: int  # payload received in the whole run, omitted seconds included (run_bytes)
 
 
 @dataclass(frozen=True)
@@ -114,10 +119,51 @@ def parse_result(text: str, direction: str) -> DirectionResult:
     retransmits = sent.get("retransmits")
     if isinstance(retransmits, bool) or not isinstance(retransmits, int):
         retransmits = None
-    sent_bytes = sent.get("bytes")
-    if isinstance(sent_bytes, bool) or not isinstance(sent_bytes, int | float):
-        sent_bytes = received.get("bytes", 0)
-    return DirectionResult(direction, float(bps), retransmits, int(sent_bytes or 0))
+    return DirectionResult(direction, float(bps), retransmits,
+                           run_bytes(data, received, client_receives=direction == "download"))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return None
+    return float(value)
+
+
+def _omit_seconds(data: dict[str, Any]) -> float:
+    start = data.get("start")
+    test_start = start.get("test_start") if isinstance(start, dict) else None
+    return (_number(test_start.get("omit")) if isinstance(test_start, dict) else None) or 0.0
+
+
+def run_bytes(data: dict[str, Any], received: dict[str, Any], *, client_receives: bool) -> int:
+    """The payload that crossed the link in the whole run, omitted seconds included: what the
+    receiver got, which is what the sender's link carried (less headers and retransmissions).
+
+    Measured period: `end.sum_received` (the receiver's own counter; exact, and independent of
+    the interval reports). Omit period: the client's intervals marked `"omitted": true`. For a
+    download the client is the receiver and those are exact. For an upload they count what the
+    client wrote to its sockets, which in slow start runs ahead of the link (on a 15 Mbit/s
+    link by ~1.5 MB, never sent when the test stops), so they are capped at the measured
+    rate. iperf3 zeroes the interval in progress when its omit timer fires before its stats
+    timer (seen with 3.12, -O 2): omitted intervals that cover less than `omit` seconds are
+    filled in at the measured rate (the missing time directly precedes the measured period)."""
+    measured = _number(received.get("bytes")) or 0.0
+    measured_seconds = _number(received.get("seconds")) or 0.0
+    rate = measured / measured_seconds if measured_seconds > 0 else 0.0
+    omit = _omit_seconds(data)
+    omitted_bytes = omitted_seconds = 0.0
+    intervals = data.get("intervals")
+    for interval in intervals if isinstance(intervals, list) else ():
+        total = interval.get("sum") if isinstance(interval, dict) else None
+        if not isinstance(total, dict) or total.get("omitted") is not True:
+            continue
+        omitted_bytes += _number(total.get("bytes")) or 0.0
+        omitted_seconds += _number(total.get("seconds")) or 0.0
+    if omit - omitted_seconds > OMIT_SLACK:
+        omitted_bytes += (omit - omitted_seconds) * rate
+    if not client_receives and rate > 0:
+        omitted_bytes = min(omitted_bytes, omit * rate)
+    return round(measured + omitted_bytes)
 
 
 def iperf3_args(host: str, port: int, *, duration: float, omit: float, streams: int,

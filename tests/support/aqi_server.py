@@ -124,3 +124,14 @@ def device_json(values: dict[str, Any], age: int = 30) -> dict[str, Any]:
     """An airrohr device's http://<ip>/data.json."""
     return {"software_version": "NRZ-2020-133", "age": str(age),
             "sensordatavalues": [{"value_type": k, "value": f"{v}"} for k, v in values.items()]}
+
+
+def firmware_data_json(entries: list[tuple[str, str]], *, age: int = 30,
+                       version: str = "NRZ-2024-135") -> str:
+    """http://<device>/data.json byte for byte as the airrohr firmware builds it: a fixed head,
+    one `{"value_type":…,"value":…},` per value (add_Value2Json), the last comma dropped, and
+    the `age` spliced in before "sensordatavalues" by webserver_data_json. Values are strings,
+    floats with two decimals (Arduino's String(float))."""
+    values = "".join(f'{{"value_type":"{kind}","value":"{value}"}},' for kind, value in entries)
+    return (f'{{"software_version": "{version}", "age":"{age}", '
+            f'"sensordatavalues":[{values.rstrip(",")}]}}')

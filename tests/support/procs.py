@@ -81,9 +81,11 @@ def minimal_config(tmp_path: Path, port: int, **jobs: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def daemon(config_path: Path, *, netns: str | None = None, log_path: Path | None = None,
-           port: int | None = None) -> Iterator[subprocess.Popen[Any]]:
-    """`home-monitor run` as a real process; waits for /healthz when `port` is given."""
-    cmd = [sys.executable, "-m", "monitor", "run", "--config", str(config_path)]
+           port: int | None = None, command: list[str] | None = None
+           ) -> Iterator[subprocess.Popen[Any]]:
+    """`home-monitor run` (or `command`) as a real process; waits for /healthz when `port` is
+    given."""
+    cmd = command or [sys.executable, "-m", "monitor", "run", "--config", str(config_path)]
     if netns:
         cmd = ["ip", "netns", "exec", netns, *cmd]
     log_file = open(log_path or os.devnull, "wb")  # noqa: SIM115 - closed below
