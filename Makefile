@@ -4,6 +4,9 @@ PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager iperf3 iproute2 procps util-linux
 # commands whose absence means a Debian package is missing
 NEEDED_COMMANDS := prometheus promtool prometheus-alertmanager amtool iperf3 ip tc sysctl setpriv
+# multi-site (docs/multi-site.md): the central store and its rule evaluator
+DEBIAN_PACKAGES += victoria-metrics
+NEEDED_COMMANDS += victoria-metrics vmalert
 
 .PHONY: test lint system-deps venv bench clean
 
@@ -35,6 +38,7 @@ $(VENV)/.installed: pyproject.toml
 bench: system-deps venv
 	$(PY) -m bench.daemon
 	for b in latency bandwidth aqi stack; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
+	$(PY) -m bench.multisite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
