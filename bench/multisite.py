@@ -79,6 +79,7 @@ def snapshot(sites: Multisite) -> dict[str, float]:
     for probe in ("full", "agent"):
         ns = sites.ns[probe]
         snap[f"{probe}.link"] = link_bytes(sites, probe)
+        snap[f"{probe}.wal"] = du_mib(sites.home / f"probe-{probe}" / "data" / "wal") * 2**20
         snap[f"{probe}.payload"] = sites.metric(ns, probe_url,
                                                 "prometheus_remote_storage_bytes_total")
         snap[f"{probe}.samples"] = sites.metric(ns, probe_url,
@@ -128,11 +129,11 @@ def main() -> int:
               f"{rss_mib(sites, 'victoriametrics'):.0f} MiB (+ vmalert "
               f"{rss_mib(sites, 'vmalert'):.0f} MiB), central Prometheus "
               f"{rss_mib(sites, 'central-prometheus'):.0f} MiB")
-        print(f"data dirs after {span + 35:.0f} s: VictoriaMetrics "
-              f"{du_mib(sites.home / 'vm-data'):.1f} MiB, central Prometheus "
-              f"{du_mib(sites.home / 'central-prometheus' / 'data'):.1f} MiB, probe full "
-              f"{du_mib(sites.home / 'probe-full' / 'data'):.1f} MiB, probe agent "
-              f"{du_mib(sites.home / 'probe-agent' / 'data'):.1f} MiB")
+        # The WAL holds every scraped sample (not only what write_relabel_configs sends): its
+        # growth is the disk an agent needs per hour of outage it bridges.
+        for probe in ("full", "agent"):
+            print(f"probe {probe:5} WAL grows {per_s(f'{probe}.wal') * 3600 / 1e6:.2f} MB/hour "
+                  f"({last[f'{probe}.wal'] / 1024:.0f} KiB after {span + 35:.0f} s of measuring)")
     return 0
 
 
