@@ -4,7 +4,8 @@ Two probes run the default jobs of config/home-monitor.yml (latency: 3 targets e
 bandwidth hourly, here the http backend against a local server) with the repo's prometheus.yml
 (15 s scrapes) and the remote_write block of docs/stack.md (30 s batches, write_relabel keeps
 homemon_*, homemon:* and up). Probe `full` runs Prometheus as shipped, probe `agent` runs it in
-agent mode (no local rules or alerts). Both write to VictoriaMetrics and to a central Prometheus
+agent mode (no local rules or alerts), probe `vmagent` runs vmagent instead (same scrape jobs,
+relabelling and 30 s flushes). All write to VictoriaMetrics and to a central Prometheus
 receiver (tests/support/multisite.py; only addresses differ from the shipped files; the ping
 targets keep their names but answer on loopback, so the uplink carries remote_write only).
 
@@ -13,7 +14,8 @@ Measured over --seconds once both probes' series have arrived centrally:
   compressed bodies) and the bytes on the probe's link (both directions, both endpoints,
   TCP/IP and HTTP included), extrapolated to a day;
 - samples/s and series sent per probe; central ingest (samples/s) of both stores;
-- RSS of each probe's Prometheus (full vs agent) and of the central stores, and their data dirs.
+- RSS of each probe's collector (full, agent, vmagent) and of the central stores;
+- WAL growth of the Prometheus probes: the disk an outage costs them.
 
 Run as root: .venv/bin/python -m bench.multisite [--seconds 180]
 """
@@ -43,7 +45,15 @@ DAY = 86_400
 SERVER_PORT = 8080
 
 
-def probe_spec(name: str, flags: list[str]) -> ProbeSpec:
+# (remote_write payload bytes, samples sent), each summed over the endpoints
+SENT_METRICS = {"prometheus": ("prometheus_remote_storage_bytes_total",
+                               "prometheus_remote_storage_samples_total"),
+                "vmagent": ("vmagent_remotewrite_bytes_sent_total",
+                            "vmagent_remotewrite_rows_pushed_after_relabel_total")}
+PROBES = {"full": "prometheus-full", "agent": "prometheus-agent", "vmagent": "vmagent-vmagent"}
+
+
+def probe_spec(name: str, flags: list[str], collector: str = "prometheus") -> ProbeSpec:
     shipped = load_yaml("config/home-monitor.yml")["jobs"]
     targets = [t | {"host": "127.0.0.1"} for t in shipped["latency"]["targets"]]
     bandwidth = shipped["bandwidth"] | {"backend": "http", "timeout": "60s", "http": {
@@ -53,7 +63,7 @@ def probe_spec(name: str, flags: list[str]) -> ProbeSpec:
     server = [sys.executable, str(REPO / "tests" / "support" / "bandwidth_server.py"),
               "--port", str(SERVER_PORT), "--advertise", "127.0.0.1"]
     return ProbeSpec(name, latency_targets=targets, extra_jobs={"bandwidth": bandwidth},
-                     prometheus_flags=flags, helpers=[server])
+                     prometheus_flags=flags, helpers=[server], collector=collector)
 
 
 def link_bytes(sites: Multisite, probe: str) -> int:
@@ -76,14 +86,13 @@ def du_mib(path: Path) -> float:
 def snapshot(sites: Multisite) -> dict[str, float]:
     probe_url = "http://127.0.0.1:9090/metrics"
     snap: dict[str, float] = {"time": time.time()}
-    for probe in ("full", "agent"):
+    for probe in PROBES:
         ns = sites.ns[probe]
+        payload, samples = SENT_METRICS["vmagent" if probe == "vmagent" else "prometheus"]
         snap[f"{probe}.link"] = link_bytes(sites, probe)
         snap[f"{probe}.wal"] = du_mib(sites.home / f"probe-{probe}" / "data" / "wal") * 2**20
-        snap[f"{probe}.payload"] = sites.metric(ns, probe_url,
-                                                "prometheus_remote_storage_bytes_total")
-        snap[f"{probe}.samples"] = sites.metric(ns, probe_url,
-                                                "prometheus_remote_storage_samples_total")
+        snap[f"{probe}.payload"] = sites.metric(ns, probe_url, payload)
+        snap[f"{probe}.samples"] = sites.metric(ns, probe_url, samples)
     snap["vm.rows"] = sites.metric(sites.hub, f"http://127.0.0.1:{VM_PORT}/metrics",
                                    "vm_rows_inserted_total")
     snap["prom.samples"] = sites.metric(sites.hub, f"http://127.0.0.1:{CENTRAL_PROM_PORT}/metrics",
@@ -95,12 +104,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=180)
     args = parser.parse_args()
-    probes = [probe_spec("full", []), probe_spec("agent", ["--enable-feature=agent"])]
+    probes = [probe_spec("full", []), probe_spec("agent", ["--enable-feature=agent"]),
+              probe_spec("vmagent", [], collector="vmagent")]
     with tempfile.TemporaryDirectory(prefix="bench-multisite-") as tmp, \
             Multisite("msb", Path(tmp), probes, MultisiteTiming()) as sites:
         for store in STORES:
             wait_until(lambda store=store: {r["metric"].get("probe") for r in sites.query(
-                store, 'up{job="home-monitor"}')} == {"full", "agent"}, 180, interval=2,
+                store, 'up{job="home-monitor"}')} == set(PROBES), 180, interval=2,
                 what=f"both probes in {store}")
         time.sleep(35)   # one full batch_send_deadline so both queues are in their rhythm
         first = snapshot(sites)
@@ -113,7 +123,7 @@ def main() -> int:
         def per_s(key: str) -> float:
             return (last[key] - first[key]) / span
 
-        for probe in ("full", "agent"):
+        for probe in PROBES:
             series = sites.query("victoriametrics",
                                  f'count({{probe="{probe}", __name__!~"ALERTS.*"}})')
             payload_day = per_s(f"{probe}.payload") / 2 * DAY / 1e6
@@ -123,14 +133,16 @@ def main() -> int:
                   f"endpoint {payload_day:.1f} MB/day payload, {link_day:.1f} MB/day on the wire "
                   f"({link_day * 30 / 1000:.2f} GB/month)")
         print(f"central ingest: VictoriaMetrics {per_s('vm.rows'):.2f} samples/s, "
-              f"Prometheus receiver {per_s('prom.samples'):.2f} samples/s (both probes)")
-        print(f"RSS: probe Prometheus full {rss_mib(sites, 'prometheus-full'):.0f} MiB, "
-              f"agent {rss_mib(sites, 'prometheus-agent'):.0f} MiB; central VictoriaMetrics "
-              f"{rss_mib(sites, 'victoriametrics'):.0f} MiB (+ vmalert "
+              f"Prometheus receiver {per_s('prom.samples'):.2f} samples/s (all {len(PROBES)} "
+              "probes)")
+        print("RSS: " + ", ".join(f"probe {probe} {rss_mib(sites, name):.0f} MiB"
+                                  for probe, name in PROBES.items())
+              + f"; central VictoriaMetrics {rss_mib(sites, 'victoriametrics'):.0f} MiB (+ vmalert "
               f"{rss_mib(sites, 'vmalert'):.0f} MiB), central Prometheus "
               f"{rss_mib(sites, 'central-prometheus'):.0f} MiB")
         # The WAL holds every scraped sample (not only what write_relabel_configs sends): its
-        # growth is the disk an agent needs per hour of outage it bridges.
+        # growth is the disk an agent needs per hour of outage it bridges. vmagent writes to
+        # disk only what it cannot send, so it has nothing to show here.
         for probe in ("full", "agent"):
             print(f"probe {probe:5} WAL grows {per_s(f'{probe}.wal') * 3600 / 1e6:.2f} MB/hour "
                   f"({last[f'{probe}.wal'] / 1024:.0f} KiB after {span + 35:.0f} s of measuring)")

@@ -66,6 +66,7 @@ class ProbeSpec:
     latency_targets: list[dict[str, Any]] | None = None   # None: ping the hub (its uplink)
     extra_jobs: dict[str, Any] = field(default_factory=dict)
     prometheus_flags: list[str] = field(default_factory=list)   # e.g. agent mode
+    collector: str = "prometheus"             # or "vmagent": scrapes and forwards, nothing else
     helpers: list[list[str]] = field(default_factory=list)     # started before the daemon
     stores: tuple[str, ...] = STORES
 
@@ -280,6 +281,9 @@ class Multisite:
                   "log": shipped["log"], "jobs": jobs}
         self._stack.enter_context(daemon(write_config(home / "home-monitor.yml", config),
                                          netns=ns, log_path=self.home / f"daemon-{probe.name}.log"))
+        if probe.collector == "vmagent":
+            self._start_vmagent(probe, ns, home)
+            return
         rules_dir = home / "rules"
         rules_dir.mkdir(exist_ok=True)
         for rule in (REPO / "prometheus" / "rules").glob("*.yml"):
@@ -293,6 +297,26 @@ class Multisite:
                         f"--web.listen-address=127.0.0.1:{PROBE_PROM_PORT}",
                         *probe.prometheus_flags], f"prometheus-{probe.name}.log")
 
+    def _start_vmagent(self, probe: ProbeSpec, ns: str, home: Path) -> None:
+        """vmagent with the probe's scrape jobs, `probe` label and write_relabel_configs."""
+        config = self.probe_prometheus_config(probe)
+        (home / "scrape.yml").write_text(yaml.safe_dump({
+            "global": {k: v for k, v in config["global"].items() if k.startswith("scrape_")},
+            "scrape_configs": config["scrape_configs"]}, sort_keys=False))
+        endpoints = config["remote_write"]
+        (home / "relabel.yml").write_text(
+            yaml.safe_dump(endpoints[0]["write_relabel_configs"], sort_keys=False))
+        # what batch_send_deadline is to Prometheus: how often a batch goes out
+        flush = endpoints[0]["queue_config"]["batch_send_deadline"]
+        self.popen(ns, ["vmagent", f"-promscrape.config={home / 'scrape.yml'}",
+                        f"-remoteWrite.label=probe={probe.name}",
+                        f"-remoteWrite.relabelConfig={home / 'relabel.yml'}",
+                        f"-remoteWrite.flushInterval={flush}",
+                        f"-remoteWrite.tmpDataPath={home / 'data'}",
+                        f"-httpListenAddr=127.0.0.1:{PROBE_PROM_PORT}",
+                        *(f"-remoteWrite.url={e['url']}" for e in endpoints)],
+                   f"vmagent-{probe.name}.log")
+
     def _wait_ready(self) -> None:
         def ready(ns: str, url: str) -> bool:
             return netns_http_get(ns, url, 2)[0] == 200
@@ -304,9 +328,11 @@ class Multisite:
                        (self.hub, f"http://127.0.0.1:{VMALERT_PORT}/health")]
         if "prometheus" in self.stores:
             checks.append((self.hub, f"http://127.0.0.1:{CENTRAL_PROM_PORT}/-/ready"))
-        for ns in self.ns.values():
+        for probe in self.probes:
+            ns = self.ns[probe.name]
+            ready_path = "/health" if probe.collector == "vmagent" else "/-/ready"
             checks += [(ns, f"http://127.0.0.1:{MONITOR_PORT}/healthz"),
-                       (ns, f"http://127.0.0.1:{PROBE_PROM_PORT}/-/ready")]
+                       (ns, f"http://127.0.0.1:{PROBE_PROM_PORT}{ready_path}")]
         for ns, url in checks:
             wait_until(lambda ns=ns, url=url: ready(ns, url), 60, interval=0.5,
                        what=f"{url} in {ns}")
