@@ -1,20 +1,22 @@
 """What a probe costs its home uplink, and what the central site costs, with shipped settings.
 
-Two probes run the default jobs of config/home-monitor.yml (latency: 3 targets every 15 s;
+Four probes run the default jobs of config/home-monitor.yml (latency: 3 targets every 15 s;
 bandwidth hourly, here the http backend against a local server) with the repo's prometheus.yml
 (15 s scrapes) and the remote_write block of docs/stack.md (30 s batches, write_relabel keeps
 homemon_*, homemon:* and up). Probe `full` runs Prometheus as shipped, probe `agent` runs it in
 agent mode (no local rules or alerts), probe `vmagent` runs vmagent instead (same scrape jobs,
-relabelling and 30 s flushes). All write to VictoriaMetrics and to a central Prometheus
-receiver (tests/support/multisite.py; only addresses differ from the shipped files; the ping
-targets keep their names but answer on loopback, so the uplink carries remote_write only).
+relabelling and 30 s flushes), probe `meta` is `full` with Prometheus' default of sending metric
+metadata every minute, which the docs' snippet turns off. All write to VictoriaMetrics and to a
+central Prometheus receiver (tests/support/multisite.py; only addresses differ from the shipped
+files; the ping targets keep their names but answer on loopback, so the uplink carries
+remote_write only).
 
-Measured over --seconds once both probes' series have arrived centrally:
+Measured over --seconds once every probe's series have arrived centrally:
 - remote_write payload per probe and endpoint (Prometheus' prometheus_remote_storage_bytes_total:
   compressed bodies) and the bytes on the probe's link (both directions, both endpoints,
   TCP/IP and HTTP included), extrapolated to a day;
-- samples/s and series sent per probe; central ingest (samples/s) of both stores;
-- RSS of each probe's collector (full, agent, vmagent) and of the central stores;
+- samples/s and series sent per probe; central ingest (samples/s) of both stores (all probes);
+- RSS of each probe's collector and of the central stores;
 - WAL growth of the Prometheus probes: the disk an outage costs them.
 
 Run as root: .venv/bin/python -m bench.multisite [--seconds 180]
@@ -50,10 +52,12 @@ SENT_METRICS = {"prometheus": ("prometheus_remote_storage_bytes_total",
                                "prometheus_remote_storage_samples_total"),
                 "vmagent": ("vmagent_remotewrite_bytes_sent_total",
                             "vmagent_remotewrite_rows_pushed_after_relabel_total")}
-PROBES = {"full": "prometheus-full", "agent": "prometheus-agent", "vmagent": "vmagent-vmagent"}
+PROBES = {"full": "prometheus-full", "agent": "prometheus-agent", "vmagent": "vmagent-vmagent",
+          "meta": "prometheus-meta"}
 
 
-def probe_spec(name: str, flags: list[str], collector: str = "prometheus") -> ProbeSpec:
+def probe_spec(name: str, flags: list[str], collector: str = "prometheus",
+               send_metadata: bool = False) -> ProbeSpec:
     shipped = load_yaml("config/home-monitor.yml")["jobs"]
     targets = [t | {"host": "127.0.0.1"} for t in shipped["latency"]["targets"]]
     bandwidth = shipped["bandwidth"] | {"backend": "http", "timeout": "60s", "http": {
@@ -63,7 +67,8 @@ def probe_spec(name: str, flags: list[str], collector: str = "prometheus") -> Pr
     server = [sys.executable, str(REPO / "tests" / "support" / "bandwidth_server.py"),
               "--port", str(SERVER_PORT), "--advertise", "127.0.0.1"]
     return ProbeSpec(name, latency_targets=targets, extra_jobs={"bandwidth": bandwidth},
-                     prometheus_flags=flags, helpers=[server], collector=collector)
+                     prometheus_flags=flags, helpers=[server], collector=collector,
+                     send_metadata=send_metadata)
 
 
 def link_bytes(sites: Multisite, probe: str) -> int:
@@ -105,7 +110,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=180)
     args = parser.parse_args()
     probes = [probe_spec("full", []), probe_spec("agent", ["--enable-feature=agent"]),
-              probe_spec("vmagent", [], collector="vmagent")]
+              probe_spec("vmagent", [], collector="vmagent"),
+              probe_spec("meta", [], send_metadata=True)]
     with tempfile.TemporaryDirectory(prefix="bench-multisite-") as tmp, \
             Multisite("msb", Path(tmp), probes, MultisiteTiming()) as sites:
         for store in STORES:

@@ -67,6 +67,7 @@ class ProbeSpec:
     extra_jobs: dict[str, Any] = field(default_factory=dict)
     prometheus_flags: list[str] = field(default_factory=list)   # e.g. agent mode
     collector: str = "prometheus"             # or "vmagent": scrapes and forwards, nothing else
+    send_metadata: bool | None = None         # None: as docs/stack.md's snippet says
     helpers: list[list[str]] = field(default_factory=list)     # started before the daemon
     stores: tuple[str, ...] = STORES
 
@@ -254,6 +255,8 @@ class Multisite:
             endpoint["url"] = f"http://{self.hub_ip[probe.name]}:{STORE_PORTS[store]}{WRITE_PATH}"
             if t.batch_send_deadline:
                 endpoint["queue_config"]["batch_send_deadline"] = t.batch_send_deadline
+            if probe.send_metadata is not None:
+                endpoint["metadata_config"] = {"send": probe.send_metadata}
             endpoints.append(endpoint)
         config["remote_write"] = endpoints
         if "--enable-feature=agent" in probe.prometheus_flags:
