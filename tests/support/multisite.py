@@ -25,6 +25,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import Any
 import yaml
 
 from tests.support.netns import _run
-from tests.support.procs import daemon, stop_process, wait_until, write_config
+from tests.support.procs import daemon, wait_until, write_config
 from tests.support.stack_configs import REPO, fenced_blocks, load_yaml, write_alertmanager_copy
 from tests.support.stack_e2e import Timing, netns_http_get, prometheus_config_here
 
@@ -143,11 +144,18 @@ class Multisite:
         self.close()
 
     def close(self) -> None:
-        for proc in self._procs:      # all at once: each Prometheus takes seconds to stop
+        # All at once, with one deadline: a probe's Prometheus waits up to a minute to flush its
+        # queue to a store that is stopping too.
+        for proc in self._procs:
             if proc.poll() is None:
                 proc.terminate()
+        deadline = time.monotonic() + 10
         for proc in self._procs:
-            stop_process(proc)
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         self._stack.close()
         for ns in (self.hub, *self.ns.values()):
             for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
