@@ -19,6 +19,7 @@ import re
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,33 +72,36 @@ def _inline(field: str, value: str) -> Any:
     return value
 
 
-def _resolve(node: Any, secrets: Path) -> Any:
+def _resolve(node: Any, secrets: Path, renames: Mapping[str, str]) -> Any:
     """A copy of `node` with secrets inlined; raises _Missing for a required one."""
     if isinstance(node, list):
-        return [_resolve(item, secrets) for item in node]
+        return [_resolve(item, secrets, renames) for item in node]
     if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in INLINE:
-            secret = read_secret(secrets, str(value))
+            name = renames.get(str(value), str(value))
+            secret = read_secret(secrets, name)
             if secret is None:
-                raise _Missing(str(value))
+                raise _Missing(name)
             out[INLINE[key]] = _inline(INLINE[key], secret)
         elif key in OPTIONAL_BLOCKS:
             try:
-                out[key] = _resolve(value, secrets)
+                out[key] = _resolve(value, secrets, renames)
             except _Missing:
                 continue
         else:
-            out[key] = _resolve(value, secrets)
+            out[key] = _resolve(value, secrets, renames)
     return out
 
 
 def render(template: dict[str, Any], secrets: Path, template_dir: Path | None = None,
-           problems: list[str] | None = None) -> tuple[dict[str, Any], dict[str, list[str]]]:
+           problems: list[str] | None = None, renames: Mapping[str, str] | None = None,
+           ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """(config, {receiver: [integrations on]}); `template_dir` makes template globs absolute.
-    Why an integration with all its files is still off goes to `problems`."""
+    Why an integration with all its files is still off goes to `problems`. `renames` reads a
+    template's secret from another file (the central stack's own heartbeat URL)."""
     config = {key: value for key, value in template.items() if key != "receivers"}
     status: dict[str, list[str]] = {}
     receivers = []
@@ -114,7 +118,7 @@ def render(template: dict[str, Any], secrets: Path, template_dir: Path | None = 
             kept = []
             for integration in value:
                 try:
-                    kept.append(_resolve(integration, secrets))
+                    kept.append(_resolve(integration, secrets, renames or {}))
                 except _Missing:
                     continue
                 except RenderError as exc:
@@ -160,11 +164,12 @@ def reload(base_url: str, timeout: float = 5.0) -> str:
 
 
 def main(template_path: Path, secrets: Path, out: Path, mode: int = 0o600,
-         reload_url: str | None = None) -> int:
+         reload_url: str | None = None, renames: Mapping[str, str] | None = None) -> int:
     try:
         template = yaml.safe_load(template_path.read_text(encoding="utf-8"))
         problems: list[str] = []
-        config, status = render(template, secrets, template_path.parent.resolve(), problems)
+        config, status = render(template, secrets, template_path.parent.resolve(), problems,
+                                renames)
     except (OSError, yaml.YAMLError, TemplateError) as exc:
         print(f"alertmanager-config: {exc}")
         return 2

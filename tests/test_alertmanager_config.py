@@ -98,6 +98,27 @@ def test_the_cli_writes_a_private_file_and_never_prints_a_secret(tmp_path: Path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_the_central_stack_reads_its_own_heartbeat_file(tmp_path: Path) -> None:
+    """Central and probe share secrets/ for the phone, but a central heartbeat on the probe's
+    URL would keep the probe's dead-man's switch quiet while the probe is dead."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "heartbeat_url").write_text("https://hc.example/ping/probe\n")
+    out = tmp_path / "alertmanager.yml"
+    args = ("alertmanager-config", f"--template={TEMPLATE}", f"--secrets={secrets}",
+            f"--out={out}", "--secret-file=heartbeat_url=central_heartbeat_url")
+    done = cli(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "receiver heartbeat: off" in done.stdout
+    (secrets / "central_heartbeat_url").write_text("https://hc.example/ping/central\n")
+    assert cli(*args).returncode == 0
+    url = receivers(yaml.safe_load(out.read_text()))["heartbeat"]["webhook_configs"][0]["url"]
+    assert url == "https://hc.example/ping/central"
+    bad = cli(*args[:-1], "--secret-file=heartbeat_url")
+    assert bad.returncode == 2
+    assert "NAME=FILE" in bad.stderr
+
+
 def _running_config(url: str) -> dict:
     with urllib.request.urlopen(f"{url}/api/v2/status", timeout=5) as response:
         return yaml.safe_load(json.load(response)["config"]["original"])
