@@ -1,14 +1,12 @@
 """Outage -> phone with the shipped intervals: how long until InternetDown reaches the phone,
 and the resolved message after the link comes back.
 
-The real daemon (config/home-monitor.yml's latency settings: a request every second, 2 s packet
-timeout, outage after 3 silent seconds) pings a host in a network namespace; Prometheus runs the
-repo's prometheus.yml (5 s scrapes of the daemon and evaluation) and rules; Alertmanager
-the repo's routing (critical: 5 s group_wait, 30 s group_interval) with the phone webhook
-pointed at a local sink. Only addresses and
+The real daemon (config/home-monitor.yml's latency settings: 15 s rounds, 5 pings, 2 s packet
+timeout) pings a host in a network namespace; Prometheus runs the repo's prometheus.yml (15 s
+scrapes and evaluation) and rules; Alertmanager the repo's routing (critical: 5 s group_wait,
+30 s group_interval) with the phone webhook pointed at a local sink. Only addresses and
 Alertmanager 0.25's missing `*_file` fields are rewritten (tests/support/stack_e2e.py).
-The link is cut at a random moment. Goal (issue 13): outage -> phone <= 30 s on average, and a
-10 s drop (one at the end) never pages.
+The link is cut at a random moment of the ping cycle. Goal (issue 7): outage -> phone <= 75 s.
 
 Run as root: .venv/bin/python -m bench.stack [--runs 3]
 """
@@ -25,8 +23,7 @@ from pathlib import Path
 
 from tests.support.stack_e2e import Timing, alert_path
 
-GOAL_SECONDS = 30.0
-SHORT_DROP = 10.0
+GOAL_SECONDS = 75.0
 
 
 def main() -> int:
@@ -37,9 +34,8 @@ def main() -> int:
     fired, resolved = [], []
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as home, \
             alert_path("bst", Path(home), Timing()) as stack:
-        print("shipped timing: a ping a second (2 s packet timeout, outage after 3 silent s), "
-              "scrape 5 s / eval 5 s, InternetDown at > 12 s, critical group_wait 5 s / "
-              "group_interval 30 s", flush=True)
+        print("shipped timing: ping rounds 15 s (5 pings, 2 s packet timeout), scrape/eval 15 s, "
+              "critical group_wait 5 s / group_interval 30 s", flush=True)
         stack.wait_internet_up(timeout=180)
         for run in range(1, args.runs + 1):
             time.sleep(random.uniform(0, 15))  # noqa: S311 - a random phase, not crypto
@@ -55,15 +51,8 @@ def main() -> int:
             print(f"run {run}: outage -> phone {fired[-1]:5.1f} s   "
                   f"recovery -> phone {resolved[-1]:5.1f} s", flush=True)
             stack.wait_internet_up(timeout=180)
-        cut = stack.cut()
-        time.sleep(SHORT_DROP)
-        stack.restore()
-        time.sleep(45)
-        paged = [when for when, _ in stack.notifications("InternetDown", "firing") if when >= cut]
-        print(f"a {SHORT_DROP:.0f} s drop: {'PAGED' if paged else 'no page'} within 45 s after it",
-              flush=True)
     print(f"outage -> phone:   mean {statistics.mean(fired):.1f} s, min {min(fired):.1f} s, "
-          f"max {max(fired):.1f} s (goal: mean <= {GOAL_SECONDS:.0f} s)")
+          f"max {max(fired):.1f} s (goal <= {GOAL_SECONDS:.0f} s)")
     print(f"recovery -> phone: mean {statistics.mean(resolved):.1f} s, "
           f"min {min(resolved):.1f} s, max {max(resolved):.1f} s")
     return 0

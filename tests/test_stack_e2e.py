@@ -27,8 +27,8 @@ from tests.support.stack_configs import (
 )
 from tests.support.stack_e2e import Timing, alert_path
 
-# the latency job probes every second whatever its interval: keep the shipped latency settings
-FAST = Timing(scrape_interval="5s", evaluation_interval="5s", critical_group_interval="10s")
+FAST = Timing(ping_interval="5s", ping_timeout="5s", ping_count=3, scrape_interval="5s",
+              evaluation_interval="5s", critical_group_interval="10s")
 LATENCY_SERIES = re.compile(r"homemon(_ping_|_internet_|:ping_)|homemon_job_runs_total")
 
 
