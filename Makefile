@@ -4,9 +4,6 @@ PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager iperf3 iproute2 procps util-linux
 # commands whose absence means a Debian package is missing
 NEEDED_COMMANDS := prometheus promtool prometheus-alertmanager amtool iperf3 ip tc sysctl setpriv
-# bench/latency.py runs smokeping_prober next to the daemon
-DEBIAN_PACKAGES += prometheus-smokeping-prober
-NEEDED_COMMANDS += prometheus-smokeping-prober
 
 .PHONY: test lint system-deps venv bench clean
 
@@ -41,3 +38,7 @@ bench: system-deps venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# bench/latency.py runs smokeping_prober next to the daemon
+DEBIAN_PACKAGES += prometheus-smokeping-prober
+NEEDED_COMMANDS += prometheus-smokeping-prober
