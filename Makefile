@@ -54,3 +54,7 @@ bench: system-deps venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# bench/latency.py runs smokeping_prober next to the daemon
+DEBIAN_PACKAGES += prometheus-smokeping-prober
+NEEDED_COMMANDS += prometheus-smokeping-prober

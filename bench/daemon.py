@@ -1,6 +1,6 @@
 """Idle daemon footprint: RSS after 60 s, CPU seconds over 60 s, /metrics latency p50/p99.
 
-Jobs point at loopback only: latency pings 127.0.0.1 and ::1 every 15 s; aqi polls a local
+Jobs point at loopback only: latency pings 127.0.0.1 and ::1 once a second each; aqi polls a local
 stand-in of Sensor.Community; bandwidth and iperf are off (they would saturate the link).
 Targets (issue 2): RSS <= 45 MB, CPU <= 0.3 s per 60 s, p99 <= 20 ms.
 Run: .venv/bin/python -m bench.daemon [--seconds 60]

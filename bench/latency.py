@@ -1,121 +1,178 @@
-"""Benchmark: one latency round over 20 targets x 5 packets, all pinged concurrently.
+"""Benchmark: home-monitor's latency job next to smokeping_prober on one responder.
 
-    sudo .venv/bin/python bench/latency.py            # namespace pair + ICMP responder
-    .venv/bin/python bench/latency.py --loopback      # 127.0.0.1-20, the kernel answers
+    sudo .venv/bin/python -m bench.latency [--seconds 60]
 
-Prints the wall time of a round next to `count x packet_interval + packet_timeout` (what a
-round should take at most when the targets run concurrently) and the CPU seconds the job spent.
-The namespace run also times rounds in which no target answers (the worst case), with the
-default 2 s packet timeout and with 0.5 s.
+Both run side by side in namespace a on their defaults (a request a second per target,
+unprivileged ICMP sockets: ping_group_range is opened in a) against
+tests/support/icmp_responder.py in namespace b (30 ms ± 3, 5 % loss, the figures of issue 13).
+After a warm-up, each program's own /metrics and /proc give, over `--seconds`:
+requests per target per minute, mean RTT against the responder's record (its mean applied
+delay; the difference is the network stack and the programs' own delay), loss, RSS and CPU
+per request; then the same with 20 targets for the CPU share of one core.
+
+smokeping_prober is Debian's prometheus-smokeping-prober (`make bench` installs it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
+import shutil
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from prometheus_client.parser import text_string_to_metric_families
 
-from prometheus_client import CollectorRegistry  # noqa: E402
+from tests.support.latency_netns import LatencyLab
+from tests.support.netns import NetnsPair
+from tests.support.procs import REPO, stop_process, wait_until
 
-from monitor.config import LatencyConfig, PingTarget  # noqa: E402
-from monitor.jobs.latency import LatencyJob  # noqa: E402
-from monitor.metrics import LatencyMetrics  # noqa: E402
-
-TARGETS = 20
-COUNT = 5
-PACKET_INTERVAL = 0.2
-PACKET_TIMEOUT = 2.0
-RESPONDER_DELAY_MS = 10
+SMOKEPING = "prometheus-smokeping-prober"
+PROFILE = "30:3:0.05"  # delay ms : jitter ms : loss
+HM_PORT, SP_PORT = 10140, 10141
+WARM_UP = 10.0
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def rounds(addresses: list[str], repeat: int, packet_timeout: float) -> dict[str, object]:
-    """Run `repeat` rounds in this process; wall and CPU seconds per round."""
-    config = LatencyConfig(targets=[PingTarget(address, internet=True) for address in addresses],
-                           count=COUNT, packet_interval=PACKET_INTERVAL,
-                           packet_timeout=packet_timeout, privileged=True, timeout=600)
-    job = LatencyJob(config, LatencyMetrics(CollectorRegistry()))
-    walls, cpus, received = [], [], []
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        figures = job.run(threading.Event())
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-        received.append(sum(target["received"] for target in figures["targets"].values()))
-    return {"wall": walls, "cpu": cpus, "received": received,
-            "expected": COUNT * PACKET_INTERVAL + packet_timeout,
-            "schedule": (COUNT - 1) * PACKET_INTERVAL + packet_timeout}
+@dataclass
+class Reading:
+    at: float
+    cpu: float  # seconds
+    rss: int  # bytes
+    sent: float
+    rtt_sum: float
+    rtt_count: float
 
 
-def report(title: str, result: dict[str, object]) -> None:
-    walls, cpus = result["wall"], result["cpu"]
-    print(f"{title}: {TARGETS} targets x {COUNT} packets, {len(walls)} rounds")
-    print(f"  round wall time   median {statistics.median(walls):.3f} s, max {max(walls):.3f} s"
-          f"  (count x packet_interval + packet_timeout = {result['expected']:.3f} s; "
-          f"a silent target's schedule (count - 1) x packet_interval + packet_timeout = "
-          f"{result['schedule']:.3f} s)")
-    print(f"  CPU per round     median {statistics.median(cpus) * 1000:.1f} ms, "
-          f"max {max(cpus) * 1000:.1f} ms")
-    print(f"  replies per round {result['received']} of {TARGETS * COUNT}")
+def _proc(pid: int) -> tuple[float, int]:
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(stat[11]) + int(stat[12])) / TICKS  # utime, stime
+    rss = next(int(line.split()[1]) * 1024 for line in
+               Path(f"/proc/{pid}/status").read_text().splitlines()
+               if line.startswith("VmRSS:"))
+    return cpu, rss
 
 
-def inner(args: argparse.Namespace) -> None:
-    addresses = args.addresses.split(",")
-    print(json.dumps(rounds(addresses, args.repeat, args.packet_timeout)))
+def _scrape(lab: LatencyLab, port: int) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(lab.http_a(f"http://127.0.0.1:{port}/metrics")[1]):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
 
 
-def in_namespaces(repeat: int) -> None:
-    from tests.support.latency_netns import LatencyLab
-    from tests.support.netns import NetnsPair
+class Program:
+    def __init__(self, name: str, proc: subprocess.Popen[Any], port: int, sent: str,
+                 rtt: str) -> None:
+        self.name, self.proc, self.port = name, proc, port
+        self.sent_metric, self.rtt_metric = sent, rtt
 
-    addresses = [f"10.77.1.{n}" for n in range(1, TARGETS + 1)]
+    def read(self, lab: LatencyLab) -> Reading:
+        metrics = _scrape(lab, self.port)
+        cpu, rss = _proc(self.proc.pid)
+        return Reading(time.time(), cpu, rss, metrics.get(self.sent_metric, 0.0),
+                       metrics.get(f"{self.rtt_metric}_sum", 0.0),
+                       metrics.get(f"{self.rtt_metric}_count", 0.0))
+
+
+def _start(lab: LatencyLab, addresses: Sequence[str], logs: Path) -> list[Program]:
+    config = lab.write_config("bench-hm.yml", {
+        "interval": "15s", "targets": [{"host": a, "internet": True} for a in addresses]},
+        port=HM_PORT)
+    hm = lab.monitor_a(["run", "--config", str(config)], stdout=open(logs / "hm.log", "w"),  # noqa: SIM115
+                       stderr=subprocess.STDOUT)
+    sp = subprocess.Popen(lab.command_a([SMOKEPING, f"--web.listen-address=127.0.0.1:{SP_PORT}",
+                                         "--config.file=/nonexistent/smokeping.yml", *addresses]),
+                          stdout=open(logs / "sp.log", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    programs = [Program("home-monitor", hm, HM_PORT, "homemon_ping_sent_total",
+                        "homemon_ping_rtt_seconds"),
+                Program("smokeping_prober", sp, SP_PORT, "smokeping_requests_total",
+                        "smokeping_response_duration_seconds")]
+    for program in programs:
+        wait_until(lambda program=program: program.read(lab).sent > 0, 30,
+                   what=f"{program.name} probing")
+    return programs
+
+
+def _measure(lab: LatencyLab, addresses: Sequence[str], seconds: float, logs: Path
+             ) -> tuple[dict[str, tuple[Reading, Reading]], tuple[float, float]]:
+    profiles = [f"{address}:{PROFILE}" for address in addresses]
+    with lab.responder(f"bench-{len(addresses)}", profiles) as responder:
+        programs = _start(lab, addresses, logs)
+        try:
+            time.sleep(WARM_UP + len(addresses))  # smokeping starts a pinger a second
+            first = {p.name: p.read(lab) for p in programs}
+            time.sleep(seconds)
+            last = {p.name: p.read(lab) for p in programs}
+        finally:
+            for program in programs:
+                stop_process(program.proc)
+        record = responder.stop()
+    start, end = min(r.at for r in first.values()), max(r.at for r in last.values())
+    entries = [entry for address in addresses for entry in record[address]
+               if start <= entry["at"] <= end]
+    answered = [entry["delay"] for entry in entries if not entry["dropped"]]
+    truth = (sum(answered) / len(answered), 1 - len(answered) / len(entries))
+    return {name: (first[name], last[name]) for name in first}, truth
+
+
+def _report(title: str, targets: int, readings: dict[str, tuple[Reading, Reading]],
+            truth: tuple[float, float]) -> None:
+    print(f"\n{title}: {targets} target(s); responder truth: mean delay "
+          f"{truth[0] * 1000:.2f} ms, loss {truth[1]:.1%}")
+    print(f"{'':28}" + "".join(f"{name:>20}" for name in readings))
+    rows: dict[str, list[str]] = {"requests per target per minute": [],
+                                  "mean RTT (truth +)": [], "loss": [], "RSS": [],
+                                  "CPU per request": [], "CPU share of one core": []}
+    for first, last in readings.values():
+        elapsed = last.at - first.at
+        sent = last.sent - first.sent
+        count = last.rtt_count - first.rtt_count
+        mean = (last.rtt_sum - first.rtt_sum) / count if count else float("nan")
+        cpu = last.cpu - first.cpu
+        rows["requests per target per minute"].append(f"{sent / targets / elapsed * 60:.1f}")
+        rows["mean RTT (truth +)"].append(f"{mean * 1000:.2f} ms (+{(mean - truth[0]) * 1000:.2f})")
+        rows["loss"].append(f"{1 - count / sent:.1%}" if sent else "-")
+        rows["RSS"].append(f"{last.rss / 2**20:.1f} MiB")
+        rows["CPU per request"].append(f"{cpu / sent * 1000:.2f} ms" if sent else "-")
+        rows["CPU share of one core"].append(f"{cpu / elapsed:.2%}")
+    for label, values in rows.items():
+        print(f"{label:28}" + "".join(f"{value:>20}" for value in values))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--targets", type=int, default=20, help="for the CPU run")
+    args = parser.parse_args()
+    if os.geteuid() != 0 or shutil.which(SMOKEPING) is None:
+        print(f"bench.latency: needs root (namespaces) and {SMOKEPING} (make bench installs it)")
+        return 0
+    addresses = [f"10.77.1.{n}" for n in range(1, args.targets + 1)]
     with NetnsPair("latb") as pair:
         lab = LatencyLab(pair, addresses)
         try:
-            def run(title: str, packet_timeout: float, repeat: int) -> None:
-                out = subprocess.run(
-                    lab.command_a([sys.executable, __file__, "--inner", "--repeat", str(repeat),
-                                   "--packet-timeout", str(packet_timeout),
-                                   "--addresses", ",".join(addresses)]),
-                    capture_output=True, text=True, check=True, cwd=REPO)
-                report(title, json.loads(out.stdout.strip().splitlines()[-1]))
-
-            profiles = [f"{address}:{RESPONDER_DELAY_MS}:2:0" for address in addresses]
-            with lab.responder("bench", profiles):
-                run(f"namespace, responder answers after {RESPONDER_DELAY_MS} ms",
-                    PACKET_TIMEOUT, repeat)
-            run("namespace, no target answers (worst case), packet_timeout 2 s",
-                PACKET_TIMEOUT, min(repeat, 3))
-            run("namespace, no target answers (worst case), packet_timeout 0.5 s", 0.5,
-                min(repeat, 3))
+            lab.ping_group_range(0, 2147483647)  # both on their unprivileged defaults
+            logs = lab.shared
+            readings, truth = _measure(lab, addresses[:3], args.seconds, logs)
+            _report("side by side", 3, readings, truth)
+            readings, truth = _measure(lab, addresses, args.seconds, logs)
+            _report("side by side", len(addresses), readings, truth)
         finally:
+            for name in ("hm.log", "sp.log"):
+                tail = (lab.shared / name).read_text(errors="replace").splitlines()[-3:]
+                if any("Traceback" in line or "level=error" in line for line in tail):
+                    print(f"{name}: " + json.dumps(tail))
             lab.close()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loopback", action="store_true", help="127.0.0.x, no namespaces")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--addresses", help=argparse.SUPPRESS)
-    parser.add_argument("--packet-timeout", type=float, default=PACKET_TIMEOUT,
-                        help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inner:
-        inner(args)
-    elif args.loopback:
-        addresses = [f"127.0.0.{n}" for n in range(1, TARGETS + 1)]
-        report("loopback, kernel answers", rounds(addresses, args.repeat, PACKET_TIMEOUT))
-    else:
-        in_namespaces(args.repeat)
+    print(f"\n(python {sys.version.split()[0]}, {REPO.name})")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,19 +1,19 @@
-"""ICMP/ICMPv6 echo on a fixed schedule: `count` requests `interval` apart, replies collected
-concurrently, the round over `timeout` after the last request (or once every request is
-answered).
+"""ICMP/ICMPv6 echo over icmplib's sockets.
 
-icmplib's `ping` waits for each reply (up to its timeout) before it sends the next request,
-so a silent host took `count x (interval + timeout)`; here it takes
-`(count - 1) x interval + timeout`, whatever the host does.
+icmplib builds the requests (header, checksum, payload), sends them, reads and parses the
+replies: `ICMPv4Socket`/`ICMPv6Socket`, raw (`privileged=True`, needs CAP_NET_RAW) or
+datagram (`privileged=False`, the group must be in `net.ipv4.ping_group_range`), and
+`ICMPRequest`. We receive without a request (`receive(None, …)`) and match replies to requests
+ourselves, so requests go out on a fixed schedule and never wait for a reply.
 
-Both socket kinds Linux offers for ICMP work, for IPv4 and IPv6:
-- raw (`privileged=True`, needs CAP_NET_RAW): every raw socket sees every ICMP packet the host
-  receives (IPv4 with its IP header); ours are told apart by identifier, sequence and source.
-- datagram (`privileged=False`, the group must be in `net.ipv4.ping_group_range`): the kernel
-  replaces the identifier with the socket's own "port" and hands the socket only the replies
-  carrying it, without IP header; replies are matched by sequence and source.
-The kernel fills in the ICMPv6 checksum (it covers a pseudo-header) and, for datagram
-sockets, the ICMPv4 one too; raw ICMPv4 requests carry ours.
+What icmplib leaves to us (see docs/latency.md, "icmplib"):
+- matching (identifier, sequence, source) across many targets on one socket;
+- a kernel filter on raw sockets (`ICMP_FILTER`, `ICMP6_FILTER`) so that they only wake up for
+  echo replies: without it a raw socket sees every ICMP packet the host gets (neighbour
+  discovery, errors, other pingers), and icmplib's `receive` keeps waiting on a packet it cannot
+  parse;
+- the event loop: icmplib's `receive` blocks (with a timeout) and its `AsyncSocket` drops the
+  source address, so we wait for readability ourselves and then call `receive` once.
 """
 
 from __future__ import annotations
@@ -23,68 +23,112 @@ import contextlib
 import ipaddress
 import os
 import random
+import select
 import socket
 import struct
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
+from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
+from icmplib.exceptions import ICMPSocketError, SocketPermissionError
+
 ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
 PAYLOAD_SIZE = 56  # what ping and icmplib send: 64-byte ICMP messages
-HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
-RECEIVE_BUFFER = 65535
+# receive() is only called on a readable socket, so this bounds nothing but a packet the
+# filter let through and icmplib could not parse
+RECEIVE_TIMEOUT = 0.01
+# Linux: setsockopt(SOL_RAW, ICMP_FILTER) and setsockopt(IPPROTO_ICMPV6, ICMP6_FILTER); a set
+# bit blocks that ICMP type. Python's socket module has neither constant.
+SOL_RAW = 255
+ICMP_FILTER = 1
+ICMP6_FILTER = 1
 
-
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of `data`."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
-
-
-def echo_request(family: int, identifier: int, sequence: int, payload: bytes) -> bytes:
-    """An echo request; the ICMPv6 checksum is left 0 for the kernel to fill in."""
-    message = HEADER.pack(ECHO_REQUEST[family], 0, 0, identifier, sequence) + payload
-    if family == socket.AF_INET6:
-        return message
-    return message[:2] + struct.pack("!H", checksum(message)) + message[4:]
-
-
-def parse_echo_reply(packet: bytes, family: int, has_ip_header: bool) -> tuple[int, int] | None:
-    """(identifier, sequence) of an echo reply; None for anything else."""
-    if has_ip_header:  # raw IPv4 sockets return the IPv4 header too
-        if not packet or packet[0] >> 4 != 4:
-            return None
-        packet = packet[(packet[0] & 0x0F) * 4:]
-    if len(packet) < HEADER.size:
-        return None
-    kind, code, _, identifier, sequence = HEADER.unpack_from(packet)
-    if kind != ECHO_REPLY[family] or code != 0:
-        return None
-    return identifier, sequence
+IcmpSocket = ICMPv4Socket | ICMPv6Socket
 
 
 def family_of(address: str) -> int:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
-def _same_host(source: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def canonical(address: str) -> str:
+    """One spelling per address (replies may write an IPv6 address differently)."""
+    address = address.partition("%")[0]
+    if ":" not in address:
+        return address
+    return ipaddress.ip_address(address).compressed
+
+
+def _only_echo_replies(icmp: IcmpSocket) -> None:
+    raw = icmp.sock
+    if isinstance(icmp, ICMPv4Socket):
+        raw.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("I", 0xFFFFFFFF & ~(1 << 0)))
+    else:
+        blocked = [0xFFFFFFFF] * 8
+        blocked[129 >> 5] &= ~(1 << (129 & 31))
+        raw.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *blocked))
+
+
+def open_socket(family: int, privileged: bool) -> IcmpSocket:
+    """An icmplib socket; PermissionError if this process may not open that kind."""
+    kind = ICMPv4Socket if family == socket.AF_INET else ICMPv6Socket
     try:
-        return ipaddress.ip_address(source.partition("%")[0]) == address
-    except ValueError:
-        return False
+        icmp = kind(privileged=privileged)
+    except SocketPermissionError as exc:
+        raise PermissionError(str(exc)) from None
+    except ICMPSocketError as exc:
+        raise OSError(str(exc)) from None
+    if privileged:
+        with contextlib.suppress(OSError):  # an optimisation, not a must
+            _only_echo_replies(icmp)
+    return icmp
 
 
-def open_socket(family: int, privileged: bool) -> socket.socket:
-    """A non-blocking ICMP socket; PermissionError if this process may not open that kind."""
-    proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
-    sock = socket.socket(family, socket.SOCK_RAW if privileged else socket.SOCK_DGRAM, proto)
-    sock.setblocking(False)
-    return sock
+@dataclass(frozen=True, slots=True)
+class Reply:
+    source: str  # canonical()
+    identifier: int
+    sequence: int
+    received: float  # time.time() right after recvfrom (icmplib's timestamp)
+
+
+class EchoSocket:
+    """One icmplib socket of one family and kind, for many targets."""
+
+    def __init__(self, family: int, privileged: bool) -> None:
+        self.family = family
+        self.privileged = privileged
+        self.icmp = open_socket(family, privileged)
+        self.fileno = self.icmp.sock.fileno()
+        self._poll = select.poll()
+        self._poll.register(self.fileno, select.POLLIN)
+
+    def readable(self) -> bool:
+        """Is another packet waiting? (One poll(2), no waiting.)"""
+        return bool(self._poll.poll(0))
+
+    def send(self, address: str, identifier: int, sequence: int, payload: bytes
+             ) -> tuple[float, int]:
+        """(send time as time.time(), the identifier on the wire: a datagram socket's is
+        the kernel's). Raises OSError, e.g. "Network is unreachable"."""
+        request = ICMPRequest(address, identifier, sequence, payload=payload)
+        try:
+            self.icmp.send(request)
+        except ICMPSocketError as exc:
+            raise OSError(str(exc)) from None
+        return request.time, request.id
+
+    def receive(self) -> Reply | None:
+        """The next packet of a readable socket if it is an echo reply, else None."""
+        try:
+            reply = self.icmp.receive(None, timeout=RECEIVE_TIMEOUT)
+        except ICMPSocketError:  # nothing parseable in time, or a pending ICMP error report
+            return None
+        if reply.type != ECHO_REPLY[self.family] or reply.code != 0:
+            return None
+        return Reply(canonical(reply.source), reply.id, reply.sequence, reply.time)
+
+    def close(self) -> None:
+        self.icmp.close()
 
 
 @dataclass(frozen=True)
@@ -93,92 +137,49 @@ class EchoResult:
     rtts: list[float]  # seconds, of the answered requests, in sending order
 
 
-class ReplyCollector:
-    """Matches replies to requests on one socket; RTT = receive time - that request's send
-    time, both taken with `clock` right next to the system call."""
-
-    def __init__(self, sock: socket.socket, address: str, privileged: bool, identifier: int,
-                 count: int, clock: Callable[[], int]) -> None:
-        self.sock = sock
-        self.family = sock.family
-        self.address = ipaddress.ip_address(address.partition("%")[0])
-        self.raw = privileged
-        self.identifier = identifier
-        self.count = count
-        self.clock = clock
-        self.sent_at: dict[int, int] = {}  # sequence -> send time, ns
-        self.rtts: dict[int, int] = {}  # sequence -> RTT, ns
-        self.all_answered = asyncio.Event()
-
-    def send(self, sequence: int, message: bytes, destination: tuple[str, int]) -> None:
-        self.sent_at[sequence] = self.clock()
-        try:
-            self.sock.sendto(message, destination)
-        except OSError:
-            del self.sent_at[sequence]
-            raise
-
-    def on_readable(self) -> None:
-        while True:
-            try:
-                packet, source = self.sock.recvfrom(RECEIVE_BUFFER)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # a pending ICMP error report, cleared by this read; epoll calls
-                return  # again if replies are queued behind it
-            received = self.clock()
-            self.match(packet, source[0], received)
-
-    def match(self, packet: bytes, source: str, received: int) -> None:
-        reply = parse_echo_reply(packet, self.family,
-                                 self.raw and self.family == socket.AF_INET)
-        if reply is None or not _same_host(source, self.address):
-            return
-        identifier, sequence = reply
-        if self.raw and identifier != self.identifier:
-            return  # another pinger's (raw sockets see every reply)
-        sent = self.sent_at.get(sequence)
-        if sent is None or sequence in self.rtts:
-            return  # not ours (e.g. a previous round's), or a duplicate
-        self.rtts[sequence] = received - sent
-        if len(self.rtts) == self.count:
-            self.all_answered.set()
-
-
 async def echo_round(address: str, *, count: int, interval: float, timeout: float,
-                     privileged: bool, clock: Callable[[], int] = time.monotonic_ns
-                     ) -> EchoResult:
+                     privileged: bool) -> EchoResult:
     """Send `count` echo requests to `address` (an IP literal) `interval` seconds apart and
-    collect the replies until `timeout` after the last one was sent.
+    collect the replies until `timeout` after the last one was sent (the bandwidth job's
+    loaded-RTT pings; the latency job probes continuously, see monitor/icmp_prober.py).
 
-    Raises OSError (PermissionError for the socket kind, or e.g. "Network is unreachable"
-    from sending) — the replies collected so far are then not reported.
+    Raises OSError (PermissionError for the socket kind, or e.g. "Network is unreachable").
     """
     loop = asyncio.get_running_loop()
-    family = family_of(address)
-    sock = open_socket(family, privileged)
-    # a fresh identifier and first sequence every round: a late reply to an earlier round
-    # does not match a request of this one
-    identifier = random.getrandbits(16)
-    first = random.getrandbits(16)
-    collector = ReplyCollector(sock, address, privileged, identifier, count, clock)
+    echo = EchoSocket(family_of(address), privileged)
+    target = canonical(address)
+    identifier, first = random.getrandbits(16), random.getrandbits(16)
     payload = os.urandom(PAYLOAD_SIZE)
-    destination = (address, 0)
+    sent: dict[int, tuple[float, int]] = {}  # sequence -> (send time, identifier on the wire)
+    rtts: dict[int, float] = {}
+    done = asyncio.Event()
+
+    def readable() -> None:
+        reply = echo.receive()
+        if reply is None or reply.source != target:
+            return
+        request: Any = sent.get(reply.sequence)
+        if request is None or reply.sequence in rtts:
+            return
+        if echo.privileged and reply.identifier != request[1]:
+            return  # another pinger's (raw sockets see every echo reply)
+        rtts[reply.sequence] = reply.received - request[0]
+        if len(rtts) == count:
+            done.set()
+
     sequences = [(first + index) & 0xFFFF for index in range(count)]
-    loop.add_reader(sock.fileno(), collector.on_readable)
+    loop.add_reader(echo.fileno, readable)
     try:
         start = loop.time()
         for index, sequence in enumerate(sequences):
             delay = start + index * interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            collector.send(sequence, echo_request(family, identifier, sequence, payload),
-                           destination)
+            sent[sequence] = echo.send(address, identifier, sequence, payload)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(collector.all_answered.wait(), timeout)
+            await asyncio.wait_for(done.wait(), timeout)
     finally:
-        loop.remove_reader(sock.fileno())
-        sock.close()
-    rtts = [collector.rtts[sequence] / 1e9 for sequence in sequences
-            if sequence in collector.rtts]
-    return EchoResult(count, rtts)
+        loop.remove_reader(echo.fileno)
+        echo.close()
+    return EchoResult(count, [rtts[sequence] for sequence in sequences if sequence in rtts])
+

@@ -69,7 +69,10 @@ class LatencyMetrics:
         self.outages = Counter("homemon_internet_outages", "Transitions from up to down seen by "
                                "the daemon", registry=registry)
         self.outage_seconds = Counter("homemon_internet_outage_seconds", "Time spent with the "
-                                      "internet down, at ping-round resolution", registry=registry)
+                                      "internet down, at probe-slot resolution", registry=registry)
+        self.current_outage = Gauge("homemon_internet_current_outage_seconds", "How long the "
+                                    "ongoing internet outage has lasted; 0 while up",
+                                    registry=registry)
         self.recent_outages = RecentOutages()  # the status page reads the same instance
         RecentOutagesCollector(self.recent_outages, registry)
 

@@ -1,94 +1,102 @@
-"""ICMP echo: checksums, building requests, recognising replies and matching them to requests."""
+"""The icmplib layer (monitor.icmp_echo) and the prober's matching and slot ordering."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
-import struct
 
 import pytest
 
-from monitor.icmp_echo import ReplyCollector, checksum, echo_request, parse_echo_reply
+from monitor.icmp_echo import EchoSocket, Reply, canonical, echo_round
+from monitor.icmp_prober import Prober, ProbeTarget, Slot
 
-V4, V6 = socket.AF_INET, socket.AF_INET6
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    (b"", 0xFFFF),
-    (b"\x00\x01\xf2\x03\xf4\xf5\xf6\xf7", 0x220D),  # RFC 1071's example, sum 0xDDF2
-    (b"\xff", 0x00FF),  # odd length: padded with a zero byte
+@pytest.mark.parametrize(("spelling", "expected"), [
+    ("192.0.2.7", "192.0.2.7"),
+    ("fd77:0::2", "fd77::2"),
+    ("FD77::0002", "fd77::2"),
+    ("fe80::1%veth0", "fe80::1"),
 ])
-def test_checksum(data, expected):
-    assert checksum(data) == expected
+def test_one_spelling_per_address(spelling, expected):
+    assert canonical(spelling) == expected
 
 
-def test_ipv4_request_carries_a_valid_checksum_and_our_fields():
-    message = echo_request(V4, 0xBEEF, 0x1234, b"x" * 56)
-    assert len(message) == 64
-    assert struct.unpack("!BBHHH", message[:8])[0:2] == (8, 0)
-    assert struct.unpack("!HH", message[4:8]) == (0xBEEF, 0x1234)
-    assert checksum(message) == 0  # a message including its checksum sums to zero
+@needs_root
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_icmplib_raw_socket_round_trip_on_loopback(address):
+    result = asyncio.run(echo_round(address, count=3, interval=0.01, timeout=1.0,
+                                    privileged=True))
+    assert result.sent == 3
+    assert len(result.rtts) == 3
+    assert all(0 < rtt < 0.5 for rtt in result.rtts)
 
 
-def test_ipv6_request_leaves_the_checksum_to_the_kernel():
-    message = echo_request(V6, 1, 2, b"abc")
-    assert message == bytes([128, 0, 0, 0, 0, 1, 0, 2]) + b"abc"
+@needs_root
+def test_raw_socket_filter_lets_only_echo_replies_through():
+    """Our own request to loopback arrives as an echo request too; the kernel filter drops
+    it, so the next packet the socket reads is the reply."""
+    echo = EchoSocket(socket.AF_INET, privileged=True)
+    try:
+        echo.icmp.sock.settimeout(2)
+        sent_at, identifier = echo.send("127.0.0.1", 4242, 7, b"x" * 56)
+        reply = echo.receive()
+    finally:
+        echo.close()
+    assert reply is not None
+    assert (reply.source, reply.identifier, reply.sequence) == ("127.0.0.1", identifier, 7)
+    assert 0 <= reply.received - sent_at < 0.5
 
 
-def _reply(kind: int, ident: int, seq: int, code: int = 0) -> bytes:
-    return struct.pack("!BBHHH", kind, code, 0, ident, seq) + b"payload"
+def _prober(targets: list[ProbeTarget], down: list[bool]) -> tuple[Prober, list]:
+    verdicts: list[tuple[int, float, float | None]] = []
+    prober = Prober(targets, interval=1.0, timeout=2.0, privileged=True,
+                    on_slot=lambda *verdict: verdicts.append(verdict),
+                    down=lambda: down[0])
+    return prober, verdicts
 
 
-IP_HEADER = bytes([0x45]) + bytes(19)
-IP_HEADER_WITH_OPTIONS = bytes([0x46]) + bytes(23)
+def test_slots_are_reported_in_order_and_an_answer_while_down_comes_at_once():
+    isp = ProbeTarget("isp", "192.0.2.1", internet=True)
+    down = [False]
+    prober, verdicts = _prober([isp], down)
+    state = prober.targets[0]
+    for slot in range(4):
+        prober.slots[slot] = Slot(100.0 + slot, pending=1, counted=True, complete=True)
+    prober.slots_sent = 4
+    prober._internet_decided(state, 1, 101.05)  # slot 1 answered before slot 0 timed out
+    assert verdicts == []
+    prober._internet_decided(state, 0, None)  # slot 0 lost
+    assert verdicts == [(0, 100.0, None), (1, 101.0, 101.05)]
+    down[0] = True  # say slot 2 and 3 were lost and the tracker declared an outage
+    prober._internet_decided(state, 3, 103.02)  # slot 3 answered: reported before slot 2
+    assert verdicts[-1] == (3, 103.0, 103.02)
+    prober._internet_decided(state, 2, None)  # slot 2's late timeout is not reported
+    assert verdicts[-1] == (3, 103.0, 103.02)
+    assert prober.next_verdict == 4
 
 
-@pytest.mark.parametrize(("packet", "family", "has_ip_header", "expected"), [
-    (_reply(0, 7, 9), V4, False, (7, 9)),  # datagram socket: ICMP only
-    (IP_HEADER + _reply(0, 7, 9), V4, True, (7, 9)),  # raw IPv4: the IP header first
-    (IP_HEADER_WITH_OPTIONS + _reply(0, 7, 9), V4, True, (7, 9)),
-    (IP_HEADER + _reply(8, 7, 9), V4, True, None),  # our own request, seen on loopback
-    (IP_HEADER + _reply(3, 7, 9, code=1), V4, True, None),  # destination unreachable
-    (_reply(0, 7, 9, code=1), V4, False, None),
-    (_reply(129, 7, 9), V6, False, (7, 9)),
-    (_reply(128, 7, 9), V6, False, None),
-    (_reply(0, 7, 9), V6, False, None),  # an ICMPv4 type on an ICMPv6 socket
-    (b"\x00\x00\x00", V4, False, None),  # truncated
-    (b"", V4, True, None),
-    (b"\x60" + bytes(19) + _reply(0, 7, 9), V4, True, None),  # not IPv4
-])
-def test_parse_echo_reply(packet, family, has_ip_header, expected):
-    assert parse_echo_reply(packet, family, has_ip_header) == expected
+def test_replies_match_by_source_sequence_and_on_raw_sockets_identifier():
+    isp = ProbeTarget("isp", "192.0.2.1", internet=True)
+    decided: list[tuple[str, float | None]] = []
+    prober = Prober([isp], interval=1.0, timeout=2.0, privileged=True,
+                    on_probe=lambda label, rtt: decided.append((label, rtt)))
 
+    class FakeSocket:  # only what _match reads
+        family = socket.AF_INET
+        privileged = True
 
-def test_replies_are_matched_by_sequence_identifier_and_source_late_and_foreign_ignored():
-    """Raw-socket matching: only a first reply, from the target, with our identifier, to a
-    request we sent counts; its RTT is receive time - that request's send time."""
-    clock = iter([1_000_000, 1_200_000]).__next__  # send times of sequences 10 and 11, ns
-    with socket.socket(V4, socket.SOCK_DGRAM) as sock:  # only its family is used
-        collector = ReplyCollector(sock, "192.0.2.7", True, identifier=77, count=2, clock=clock)
-        collector.sent_at.update({10: clock(), 11: clock()})
-
-        def arrive(ident: int, seq: int, source: str, at: int, kind: int = 0) -> None:
-            collector.match(IP_HEADER + _reply(kind, ident, seq), source, at)
-
-        arrive(77, 10, "192.0.2.8", 2_000_000)  # another host
-        arrive(78, 10, "192.0.2.7", 2_000_000)  # another pinger's identifier
-        arrive(77, 12, "192.0.2.7", 2_000_000)  # a request we never sent (an earlier round)
-        arrive(77, 10, "192.0.2.7", 2_000_000, kind=8)  # a request, not a reply
-        assert collector.rtts == {}
-        arrive(77, 11, "192.0.2.7", 3_200_000)
-        arrive(77, 11, "192.0.2.7", 9_000_000)  # duplicate: the first one counts
-        assert collector.rtts == {11: 2_000_000}
-        assert not collector.all_answered.is_set()
-        arrive(77, 10, "192.0.2.7", 4_000_000)
-        assert collector.rtts == {11: 2_000_000, 10: 3_000_000}
-        assert collector.all_answered.is_set()
-
-
-def test_datagram_sockets_match_without_the_identifier_the_kernel_rewrote():
-    with socket.socket(V6, socket.SOCK_DGRAM) as sock:
-        collector = ReplyCollector(sock, "fd77::2", False, identifier=1, count=1,
-                               clock=lambda: 0)
-        collector.sent_at[5] = 100
-        collector.match(_reply(129, 4242, 5), "fd77:0::2", 600)  # same address, other spelling
-        assert collector.rtts == {5: 500}
+    prober.pending[(socket.AF_INET, "192.0.2.1", 10)] = (0, 0, 50.0, 77)
+    prober.targets[0].order.append([0, None, False])
+    prober.slots[0] = Slot(50.0, pending=1, counted=True, complete=True)
+    prober.slots_sent = 1
+    for source, ident, seq in [("192.0.2.9", 77, 10), ("192.0.2.1", 78, 10),
+                               ("192.0.2.1", 77, 11)]:
+        prober._match(FakeSocket(), Reply(source, ident, seq, 50.01))  # type: ignore[arg-type]
+    assert decided == []
+    prober._match(FakeSocket(), Reply("192.0.2.1", 77, 10, 50.01))  # type: ignore[arg-type]
+    prober._match(FakeSocket(), Reply("192.0.2.1", 77, 10, 50.02))  # type: ignore[arg-type]
+    assert decided == [("isp", pytest.approx(0.01))]
+    assert prober.take()[0][1] == [(0, pytest.approx(0.01))]

@@ -7,25 +7,25 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.config import ConfigError, LatencyConfig, PingTarget, parse
+from monitor.config import LatencyConfig, PingTarget, parse
 from monitor.jobs.latency import (
+    Edge,
     LatencyJob,
-    LatencyResult,
     OutageTracker,
-    TargetResult,
-    internet_up,
+    TargetWindow,
     jitter,
-    measure,
     ping_stats,
-    record,
+    record_window,
 )
 from monitor.metrics import LatencyMetrics
 
 MS = 0.001
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
 
 
 @pytest.mark.parametrize(("rtts", "expected"), [
@@ -87,81 +87,104 @@ def test_target_label_and_internet_flag(target, label, internet):
     assert parsed.counts_for_internet is internet
 
 
-def test_timeout_shorter_than_a_dead_round_is_a_config_error():
-    # DNS 2 s + 4 x 200 ms between requests + 2 s for the last reply + 0.5 s margin
-    with pytest.raises(ConfigError, match=r"jobs.latency.timeout: must be at least .* = 5.3 s"):
-        parse({"jobs": {"latency": {"count": 5, "packet_interval": "200ms",
-                                    "packet_timeout": "2s", "timeout": "5s"}}}, "test.yml")
-    assert parse({"jobs": {"latency": {"count": 5, "packet_interval": "200ms",
-                                       "packet_timeout": "2s", "timeout": "5.3s"}}},
-                 "test.yml").jobs.latency.timeout == 5.3
-    assert parse({}, "test.yml").jobs.latency.validate() == []  # the defaults are consistent
+@needs_root
+def test_a_first_window_that_cannot_fill_before_the_timeout_reports_what_it_has():
+    """count 1000 at 50 ms would take 50 s; the job's timeout is 2 s: the run ends before the
+    runner's timeout with the requests decided so far."""
+    config = LatencyConfig(targets=[PingTarget("127.0.0.1")], count=1000,
+                           packet_interval=0.05, packet_timeout=0.5, privileged=True, timeout=2)
+    job = LatencyJob(config, _metrics()[1])
+    try:
+        started = time.monotonic()
+        figures = job.run(threading.Event())
+        elapsed = time.monotonic() - started
+    finally:
+        job.close()
+    assert elapsed < config.timeout
+    assert 10 <= figures["targets"]["127.0.0.1"]["sent"] < 1000
+    assert figures["targets"]["127.0.0.1"]["received"] == figures["targets"]["127.0.0.1"]["sent"]
 
 
-def _target(label: str, rtts: list[float], *, internet: bool = True, sent: int = 5,
-            error: str | None = None) -> TargetResult:
-    return TargetResult(label, label, None if error else label, internet, sent, rtts, error)
+# slots one second apart: (sent at, first reply at or None) -> after each slot:
+# (edge, outages, seconds counted)
+def _slots(pattern: str, start: float = 100.0, rtt: float = 0.02
+           ) -> list[tuple[float, float | None]]:
+    """'.' answered, 'x' silent; one slot a second from `start`."""
+    return [(start + i, None if c == "x" else start + i + rtt) for i, c in enumerate(pattern)]
 
 
-@pytest.mark.parametrize(("targets", "expected"), [
-    ([], None),
-    ([_target("router", [], internet=False)], None),  # nothing decides: unknown
-    ([_target("router", [1 * MS], internet=False)], None),
-    ([_target("a", []), _target("b", [])], False),
-    ([_target("a", []), _target("b", [1 * MS])], True),
-    ([_target("a", []), _target("router", [1 * MS], internet=False)], False),
-    ([_target("a", [1 * MS]), _target("router", [], internet=False)], True),
-])
-def test_internet_up_counts_only_internet_targets(targets, expected):
-    assert internet_up(targets) is expected
-
-
-# (time the round started, verdict) -> after each step: (state, outages, seconds, edge)
-OUTAGE_CASES = {
-    "short outage between two rounds": (
-        [(0, True), (15, False), (30, True)],
-        [(None,), ("down", 1, 0.0), ("back", 1, 15.0)]),
-    "long outage adds time every round": (
-        [(0, True), (15, False), (30, False), (45, False), (60, True), (75, True)],
-        [(None,), ("down", 1, 0.0), (None, 1, 15.0), (None, 1, 30.0), ("back", 1, 45.0),
-         (None, 1, 45.0)]),
-    "two outages": (
-        [(0, True), (1, False), (2, True), (3, False), (4, False), (5, True)],
-        [(None,), ("down", 1, 0.0), ("back", 1, 1.0), ("down", 2, 1.0), (None, 2, 2.0),
-         ("back", 2, 3.0)]),
-    "down at start is time down but not an up->down transition": (
-        [(0, False), (10, False), (20, True)],
-        [("down-at-start", 0, 0.0), (None, 0, 10.0), ("back", 0, 20.0)]),
-    "unknown rounds (no internet target) change nothing": (
-        [(0, True), (10, None), (20, False), (30, None), (40, True)],
-        [(None,), (None, 0, 0.0), ("down", 1, 0.0), (None, 1, 0.0), ("back", 1, 20.0)]),
-}
-
-
-@pytest.mark.parametrize("case", OUTAGE_CASES.values(), ids=OUTAGE_CASES.keys())
-def test_outage_transitions(case):
-    rounds, expected = case
-    tracker = OutageTracker()
-    for (at, up), want in zip(rounds, expected, strict=True):
-        _, edge = tracker.observe(up, at)
-        kind = None
+def _edges(tracker: OutageTracker, slots: list[tuple[float, float | None]]) -> list[Edge]:
+    edges = []
+    for at, reply_at in slots:
+        _, edge = tracker.slot(at, reply_at)
         if edge is not None:
-            kind = ("down" if edge.counted else "down-at-start") if edge.down else "back"
-        assert kind == want[0], (at, up)
-        if len(want) > 1:
-            assert tracker.outages == want[1]
-            assert tracker.outage_seconds == pytest.approx(want[2])
+            edges.append(edge)
+    return edges
 
 
-def test_back_edge_reports_outage_length():
-    tracker = OutageTracker()
-    tracker.observe(True, 100.0)
-    tracker.observe(False, 115.0)
-    tracker.observe(False, 130.0)
-    _, edge = tracker.observe(True, 162.0)
-    assert edge is not None
-    assert not edge.down
-    assert edge.outage_seconds == pytest.approx(47.0)
+@pytest.mark.parametrize(("pattern", "threshold", "outages", "seconds"), [
+    ("....x....", 3, [], 0.0),  # one lost probe: no outage
+    ("...xx....", 3, [], 0.0),  # a 2 s silence with N=3: no outage
+    ("...xxx...", 3, [3.02], 3.02),  # N silent slots: an outage from the first to the reply
+    ("..xxxxxx..", 3, [6.02], 6.02),  # a 6 s silence: one outage of 6 s
+    ("..xxxxxx..", 1, [6.02], 6.02),
+    ("..x.x.x..", 1, [1.02, 1.02, 1.02], 3.06),  # N=1: every lost slot is an outage
+    (".xxxx.xxxx.", 3, [4.02, 4.02], 8.04),  # short drops are counted each
+    (".xxxx.x.xxxx.", 4, [4.02, 4.02], 8.04),
+])
+def test_outages_start_at_the_first_of_n_silent_slots_and_end_at_the_first_reply(
+        pattern, threshold, outages, seconds):
+    tracker = OutageTracker(threshold)
+    edges = _edges(tracker, _slots(pattern))
+    backs = [edge for edge in edges if not edge.down]
+    assert [round(edge.seconds, 3) for edge in backs] == outages
+    assert [edge.down for edge in edges] == [True, False] * len(outages)
+    assert tracker.outages == len(outages)
+    assert tracker.outage_seconds == pytest.approx(seconds)
+    first_silent = 100.0 + pattern.index("x") if outages else None
+    if outages:
+        assert backs[0].start == first_silent
+        assert edges[0].counted
+
+
+def test_outage_time_grows_slot_by_slot_during_the_outage():
+    tracker = OutageTracker(3)
+    counted = []
+    for at, reply_at in _slots(".xxxxxx."):
+        tracker.slot(at, reply_at)
+        counted.append(tracker.outage_seconds)
+    # declared at the third silent slot (2 s after the first), then one second per slot
+    assert counted == pytest.approx([0, 0, 0, 2, 3, 4, 5, 6.02])
+    assert tracker.current_outage(200.0) == 0.0
+    tracker = OutageTracker(3)
+    _edges(tracker, _slots(".xxx"))
+    assert tracker.down
+    assert tracker.current_outage(110.0) == pytest.approx(9.0)
+
+
+def test_down_at_start_is_time_down_but_not_an_up_down_transition():
+    tracker = OutageTracker(2)
+    edges = _edges(tracker, _slots("xxxx."))
+    assert [(edge.down, edge.counted) for edge in edges] == [(True, False), (False, False)]
+    assert tracker.outages == 0
+    assert tracker.outage_seconds == pytest.approx(4.02)
+
+
+def test_an_early_reply_ends_the_outage_and_the_silent_slots_before_it_add_nothing():
+    """While down, the prober reports the first answered slot before the silent slots sent
+    just before it have timed out; they come afterwards and must not stretch the outage."""
+    tracker = OutageTracker(3)
+    _edges(tracker, _slots(".xxxx"))  # slots at 100..104, outage from 101
+    _, back = tracker.slot(106.0, 106.01)  # slot 106 answered before slot 105 timed out
+    assert back is not None
+    assert back.seconds == pytest.approx(5.01)
+    assert tracker.outage_seconds == pytest.approx(5.01)
+    assert not tracker.down
+
+
+def _window(label: str, rtts: list[float], *, internet: bool = True, sent: int = 5,
+            error: str | None = None) -> TargetWindow:
+    return TargetWindow(label, label, None if error else label, internet, sent, rtts, error)
 
 
 def _metrics() -> tuple[CollectorRegistry, LatencyMetrics]:
@@ -175,15 +198,13 @@ def _value(registry: CollectorRegistry, name: str, **labels: str) -> float | Non
 
 def test_record_exports_nan_never_zero_for_a_silent_target():
     registry, metrics = _metrics()
-    tracker = OutageTracker()
-    assert math.isnan(_value(registry, "homemon_internet_up"))  # unknown before any round
-    result = LatencyResult([
-        _target("alive", [10 * MS, 12 * MS, 11 * MS], sent=4),
-        _target("dead", [], sent=4),
-        _target("nowhere", [], sent=4, error="does not resolve"),
-        _target("once", [7 * MS], sent=4),
-    ], privileged=True, started=0.0, duration=1.0)
-    figures = record(result, metrics, tracker)
+    assert math.isnan(_value(registry, "homemon_internet_up"))  # unknown before any slot
+    figures = record_window([
+        _window("alive", [10 * MS, 12 * MS, 11 * MS], sent=4),
+        _window("dead", [], sent=4),
+        _window("nowhere", [], sent=4, error="does not resolve"),
+        _window("once", [7 * MS], sent=4),
+    ], metrics)
 
     assert _value(registry, "homemon_ping_rtt_avg_seconds", target="alive") == pytest.approx(
         11 * MS)
@@ -192,72 +213,82 @@ def test_record_exports_nan_never_zero_for_a_silent_target():
     assert _value(registry, "homemon_ping_jitter_seconds", target="alive") == pytest.approx(
         1.5 * MS)
     assert _value(registry, "homemon_ping_loss_ratio", target="alive") == pytest.approx(0.25)
-    assert _value(registry, "homemon_ping_rtt_seconds_count", target="alive") == 3
-    assert _value(registry, "homemon_ping_rtt_seconds_sum", target="alive") == pytest.approx(
-        33 * MS)
     for silent in ("dead", "nowhere"):
         for name in ("homemon_ping_rtt_min_seconds", "homemon_ping_rtt_avg_seconds",
                      "homemon_ping_rtt_max_seconds", "homemon_ping_jitter_seconds"):
             assert math.isnan(_value(registry, name, target=silent)), (silent, name)
         assert _value(registry, "homemon_ping_up", target=silent) == 0
         assert _value(registry, "homemon_ping_loss_ratio", target=silent) == 1.0
-        assert _value(registry, "homemon_ping_sent_total", target=silent) == 4
-        assert _value(registry, "homemon_ping_received_total", target=silent) == 0
     assert math.isnan(_value(registry, "homemon_ping_jitter_seconds", target="once"))
     assert _value(registry, "homemon_ping_up", target="once") == 1
-    assert _value(registry, "homemon_internet_up") == 1
-    assert figures["targets"]["alive"] == {"avg_ms": 11.0, "jitter_ms": 1.5, "loss": 0.25,
-                                           "sent": 4, "received": 3}
-    assert figures["targets"]["nowhere"]["error"] == "does not resolve"
-    assert figures["targets"]["dead"]["avg_ms"] is None
+    assert figures["alive"] == {"avg_ms": 11.0, "jitter_ms": 1.5, "loss": 0.25,
+                                "sent": 4, "received": 3}
+    assert figures["nowhere"]["error"] == "does not resolve"
+    assert figures["dead"]["avg_ms"] is None
 
 
-def test_record_counts_an_outage_and_its_seconds(caplog):
+def test_the_job_counts_probes_and_outages_as_they_are_decided(caplog):
     registry, metrics = _metrics()
-    tracker = OutageTracker()
-
-    def round_at(at: float, answered: bool) -> None:
-        rtts = [5 * MS] if answered else []
-        record(LatencyResult([_target("isp", rtts), _target("router", [], internet=False)],
-                             True, at, 0.5), metrics, tracker)
-
+    config = LatencyConfig(targets=[PingTarget("192.0.2.1", name="isp", internet=True),
+                                    PingTarget("192.168.1.1", name="router")])
+    start = time.time() - 60  # the outage log keeps the last hour
+    now = [start]
+    job = LatencyJob(config, metrics, clock=lambda: now[0])
     caplog.set_level("INFO", logger="monitor.jobs.latency")
-    round_at(0, True)
-    assert _value(registry, "homemon_internet_outages_total") == 0
-    round_at(15, False)
-    assert _value(registry, "homemon_internet_up") == 0
-    assert _value(registry, "homemon_internet_outages_total") == 1
-    round_at(30, False)
-    assert _value(registry, "homemon_internet_outage_seconds_total") == pytest.approx(15)
-    round_at(62, True)
+    assert _value(registry, "homemon_ping_sent_total", target="isp") == 0  # exists from start
+    for slot, (at, reply_at) in enumerate(_slots(".xxxxxx.", start=start)):
+        job._on_probe("isp", None if reply_at is None else reply_at - at)
+        job._on_probe("router", None)
+        job._on_slot(slot, at, reply_at)
+        now[0] = at + 0.5
+        if slot == 4:  # during the outage: counters and the current outage grow
+            assert _value(registry, "homemon_internet_up") == 0
+            assert _value(registry, "homemon_internet_outages_total") == 1
+            assert _value(registry, "homemon_internet_outage_seconds_total") == pytest.approx(3)
+            assert _value(registry, "homemon_internet_current_outage_seconds") == pytest.approx(
+                3.5)
     assert _value(registry, "homemon_internet_up") == 1
-    assert _value(registry, "homemon_internet_outages_total") == 1
-    assert _value(registry, "homemon_internet_outage_seconds_total") == pytest.approx(47)
+    assert _value(registry, "homemon_internet_current_outage_seconds") == 0
+    assert _value(registry, "homemon_internet_outage_seconds_total") == pytest.approx(6.02)
+    assert _value(registry, "homemon_ping_sent_total", target="isp") == 8
+    assert _value(registry, "homemon_ping_received_total", target="isp") == 2
+    assert _value(registry, "homemon_ping_rtt_seconds_count", target="isp") == 2
+    assert _value(registry, "homemon_ping_received_total", target="router") == 0
     messages = [r.getMessage() for r in caplog.records if r.name == "monitor.jobs.latency"]
-    assert messages == ["internet down", "internet back after 47 s"]
+    assert messages == ["internet down", "internet back after 6 s"]
+    (outage,) = metrics.recent_outages.recent()  # the outage log, with wall-clock edges
+    assert outage.start == start + 1
+    assert outage.seconds == pytest.approx(6.02)
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
 
 
 @needs_root
-def test_measure_loopback_and_a_name_that_does_not_resolve_fails_alone():
-    """Real pings to loopback next to a name that cannot resolve (refused before any DNS
+def test_job_probes_loopback_every_slot_and_a_name_that_does_not_resolve_fails_alone():
+    """Real requests to loopback next to a name that cannot resolve (refused before any DNS
     query is sent: nothing leaves the machine)."""
     config = LatencyConfig(targets=[PingTarget("127.0.0.1"), PingTarget("::1", name="lo6"),
-                                    PingTarget("empty..label", name="bad")],
-                           count=3, packet_interval=0.01, packet_timeout=0.5, privileged=True)
-    result = measure(config, privileged=True)
-    by_label = {target.label: target for target in result.targets}
-    assert len(by_label["127.0.0.1"].rtts) == 3
-    assert all(0 < rtt < 0.1 for rtt in by_label["127.0.0.1"].rtts)
-    assert len(by_label["lo6"].rtts) == 3
-    dead = by_label["bad"]
-    assert dead.rtts == []
-    assert dead.sent == 3
-    assert dead.address is None
-    assert dead.error is not None
-    assert dead.error.startswith("does not resolve")
+                                    PingTarget("empty..label", name="bad"),
+                                    PingTarget("127.0.0.1", name="same-address")],
+                           count=3, packet_interval=0.05, packet_timeout=0.5, privileged=True)
+    job = LatencyJob(config, _metrics()[1])
+    try:
+        job.on_start()
+        figures = job.run(threading.Event())
+    finally:
+        job.close()
+    targets = figures["targets"]
+    assert figures["socket"] == "raw"
+    assert targets["127.0.0.1"]["sent"] >= 3
+    assert targets["127.0.0.1"]["received"] == targets["127.0.0.1"]["sent"]
+    assert 0 < targets["127.0.0.1"]["avg_ms"] < 100
+    assert targets["lo6"]["received"] >= 3
+    assert targets["same-address"]["received"] == targets["same-address"]["sent"] >= 3
+    dead = targets["bad"]
+    assert dead["sent"] >= 3
+    assert dead["received"] == 0
+    assert dead["avg_ms"] is None
+    assert dead["error"].startswith("does not resolve")
 
 
 @needs_root
@@ -268,15 +299,26 @@ def test_job_stops_promptly_when_told():
     _, metrics = _metrics()
     stop = threading.Event()
     threading.Timer(0.3, stop.set).start()
-    with pytest.raises(InterruptedError, match="stopped"):
-        LatencyJob(config, metrics).run(stop)
+    job = LatencyJob(config, metrics)
+    try:
+        with pytest.raises(InterruptedError, match="stopped"):
+            job.run(stop)
+    finally:
+        job.close()
+    assert job.prober is None
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
 def test_promtool_accepts_the_latency_metrics():
     registry, metrics = _metrics()
-    record(LatencyResult([_target("isp", [5 * MS, 6 * MS]), _target("dead", [])], True, 0.0,
-                         1.0), metrics, OutageTracker())
+    config = LatencyConfig(targets=[PingTarget("192.0.2.1", name="isp"),
+                                    PingTarget("192.0.2.2", name="dead")])
+    job = LatencyJob(config, metrics)
+    for slot, (at, reply_at) in enumerate(_slots(".xxx.")):
+        job._on_probe("isp", None if reply_at is None else 0.005)
+        job._on_probe("dead", None)
+        job._on_slot(slot, at, reply_at)
+    record_window([_window("isp", [5 * MS, 6 * MS]), _window("dead", [])], metrics)
     checked = subprocess.run(["promtool", "check", "metrics"], input=generate_latest(registry),
                              capture_output=True)
     assert checked.returncode == 0, checked.stderr

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.jobs.latency import LatencyResult, OutageTracker, TargetResult, record
+from monitor.config import LatencyConfig, PingTarget
+from monitor.jobs.latency import LatencyJob
 from monitor.metrics import LatencyMetrics
 from monitor.outages import METRIC, RecentOutages, RecentOutagesCollector, local_iso
 
@@ -80,41 +81,43 @@ def test_collector_exports_each_recent_outage_with_its_length(berlin):
                                               "end": "2026-12-01T02:14:35+01:00"}) is None
 
 
-def _round(metrics: LatencyMetrics, tracker: OutageTracker, at: float, answered: bool,
-           duration: float = 0.5) -> None:
-    target = TargetResult("isp", "192.0.2.1", "192.0.2.1", True, 3,
-                          [0.005] if answered else [])
-    record(LatencyResult([target], True, at, duration), metrics, tracker)
+def _job(metrics: LatencyMetrics) -> LatencyJob:
+    return LatencyJob(LatencyConfig(targets=[PingTarget("192.0.2.1", name="isp",
+                                                        internet=True)]), metrics)
+
+
+def _slots(job: LatencyJob, start: float, pattern: str) -> None:
+    """One decided probe slot a second from `start`: '.' answered after 5 ms, 'x' silent."""
+    for index, mark in enumerate(pattern):
+        at = start + index
+        job._on_slot(index, at, at + 0.005 if mark == "." else None)
 
 
 def test_the_latency_job_logs_an_outage_at_the_internet_back_edge():
     registry = CollectorRegistry()
     metrics = LatencyMetrics(registry)
-    tracker = OutageTracker()
-    _round(metrics, tracker, 0.0, True)
-    _round(metrics, tracker, 15.0, False)
-    _round(metrics, tracker, 30.0, False)
+    job = _job(metrics)
+    start = time.time() - 60
+    _slots(job, start, ".xxxx")
     assert metrics.recent_outages.recent() == []  # never during the outage
-    before = time.time()
-    _round(metrics, tracker, 45.0, True, duration=0.5)
-    after = time.time()
+    _slots(job, start + 5, ".")
     [outage] = metrics.recent_outages.recent()
-    assert outage.seconds == pytest.approx(30.0)  # 15 -> 45: first silent round to first reply
-    assert before - 0.5 <= outage.end <= after - 0.5  # the wall time the answering round began
+    # first silent slot to the first reply, wall-clock seconds
+    assert (outage.start, outage.end) == (start + 1, pytest.approx(start + 5.005))
     samples = [s for family in registry.collect() if family.name == METRIC
                for s in family.samples]
     assert [(s.labels, s.value) for s in samples] == [
-        ({"start": local_iso(outage.start), "end": local_iso(outage.end)}, 30.0)]
-    _round(metrics, tracker, 60.0, True)
+        ({"start": local_iso(outage.start), "end": local_iso(outage.end)},
+         pytest.approx(4.005))]
+    _slots(job, start + 6, "...")
     assert len(metrics.recent_outages.recent()) == 1  # staying up adds nothing
 
 
 def test_a_second_outage_is_a_second_series():
     metrics = LatencyMetrics(CollectorRegistry())
-    tracker = OutageTracker()
-    for at, answered in ((0, True), (15, False), (30, True), (45, False), (60, False), (75, True)):
-        _round(metrics, tracker, float(at), answered)
-    assert [round(o.seconds) for o in metrics.recent_outages.recent()] == [30, 15]
+    job = _job(metrics)
+    _slots(job, time.time() - 60, ".xxxx.xxx.")
+    assert [round(o.seconds) for o in metrics.recent_outages.recent()] == [3, 4]
 
 
 def test_promtool_accepts_the_exposition():

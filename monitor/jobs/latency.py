@@ -1,28 +1,25 @@
-"""The latency job: ICMP echo to every target at once, RTT/jitter/loss, internet up/down.
+"""The latency job: continuous ICMP echo to every target, RTT/jitter/loss, internet outages.
 
-`measure()` resolves each target once, pings all of them concurrently on a fixed schedule
-(`monitor.icmp_echo`: requests are sent without waiting for replies) and returns the raw RTTs;
-`record()` turns them into metrics. The outage state (up/down edges, time spent
-down) lives in the job object, i.e. in the daemon, so an outage shorter than a Prometheus
-scrape interval is still counted.
+A prober thread (`monitor.icmp_prober`) sends one request to every target each
+`packet_interval` (1 s by default) on a fixed schedule and never waits for replies. Every
+decided request (answered or lost) updates the counters and the RTT histogram at once; every
+decided slot ("did any internet target answer?") goes to the `OutageTracker`, which finds
+outages at slot resolution. Each run of the job (every `interval`) takes the requests decided
+since the previous run and sets the per-window gauges and key figures.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ipaddress
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.config import LatencyConfig, PingTarget
+from monitor.config import LATENCY_WINDOW_MARGIN, LatencyConfig
 from monitor.icmp import resolve_privileged
-from monitor.icmp_echo import echo_round
+from monitor.icmp_prober import Prober, ProbeTarget
 from monitor.jobs.base import JobEnv
 from monitor.logs import event
 from monitor.metrics import LatencyMetrics
@@ -30,7 +27,7 @@ from monitor.metrics import LatencyMetrics
 log = logging.getLogger("monitor.jobs.latency")
 
 NAN = float("nan")
-STOP_POLL = 0.1
+WAIT_POLL = 0.05
 
 
 # --- pure parts ------------------------------------------------------------------------------
@@ -38,7 +35,7 @@ STOP_POLL = 0.1
 
 @dataclass(frozen=True)
 class PingStats:
-    """One target's figures for one round. RTT figures are None without replies."""
+    """One target's figures for one window. RTT figures are None without replies."""
 
     sent: int
     received: int
@@ -75,254 +72,129 @@ def ping_stats(rtts: Sequence[float], sent: int) -> PingStats:
     return PingStats(sent, len(rtts), min(rtts), sum(rtts) / len(rtts), max(rtts), jitter(rtts))
 
 
-def internet_up(results: Sequence[TargetResult]) -> bool | None:
-    """True if any internet target answered; None if no target counts for the internet."""
-    counted = [result for result in results if result.internet]
-    if not counted:
-        return None
-    return any(result.rtts for result in counted)
-
-
 @dataclass(frozen=True)
 class Edge:
-    """An up/down transition the tracker saw."""
+    """An up/down transition the tracker saw. Times are Unix seconds."""
 
     down: bool
-    counted: bool  # an up->down transition (not the daemon starting during an outage)
-    outage_seconds: float  # for an up edge: how long the outage lasted, as observed
+    counted: bool  # the outage began with the internet up (not at the daemon's start)
+    start: float  # the outage's first silent slot
+    end: float | None = None  # back edges: the first reply
+
+    @property
+    def seconds(self) -> float:
+        return 0.0 if self.end is None else self.end - self.start
 
 
 class OutageTracker:
-    """Internet up/down over rounds, at round resolution.
+    """Internet up/down from decided probe slots, at slot resolution.
 
-    Each verdict comes with the time its round started (monotonic seconds): the moment the
-    round began sampling the link. A round that finds the internet down starts (or continues)
-    an outage at that time; the first round that finds it up again ends it. Time down is added
-    round by round, so the counter grows during an outage, not only after it.
+    A slot is silent when no internet target answered its request. An outage starts at the
+    first of `threshold` consecutive silent slots (so fewer lost slots are no outage) and ends
+    at the first reply after it. Time down is added slot by slot while the outage lasts, so
+    the counter grows during it. Slots come in order, except that an answered slot may come
+    early while the internet is down (`down`).
     """
 
-    def __init__(self) -> None:
-        self.state: bool | None = None  # None: unknown (no round yet)
-        self._last: float | None = None
-        self._outage_started: float | None = None
+    def __init__(self, threshold: int = 3) -> None:
+        self.threshold = threshold
+        self.state: bool | None = None  # None: unknown (no slot yet)
         self.outages = 0
         self.outage_seconds = 0.0
+        self.outage_start: float | None = None
+        self._counted = False
+        self._run_start = 0.0
+        self._run_length = 0
+        self._accounted = 0.0  # time down counted up to here
 
-    def observe(self, up: bool | None, at: float) -> tuple[float, Edge | None]:
-        """Feed one round's verdict. Returns (seconds of outage to add, edge or None)."""
-        if up is None:  # no internet target in the config: nothing to say
+    @property
+    def down(self) -> bool:
+        return self.state is False
+
+    def current_outage(self, now: float) -> float:
+        start = self.outage_start
+        return 0.0 if start is None else max(0.0, now - start)
+
+    def slot(self, at: float, reply_at: float | None) -> tuple[float, Edge | None]:
+        """Feed one decided slot (sent at `at`, first reply at `reply_at` or None).
+        Returns (seconds of outage to add, edge or None)."""
+        if reply_at is None:
+            if self._run_length == 0:
+                self._run_start = at
+            self._run_length += 1
+            if self.state is False:
+                added = max(0.0, at - self._accounted)
+                self._accounted = max(self._accounted, at)
+                self.outage_seconds += added
+                return added, None
+            if self._run_length < self.threshold:
+                return 0.0, None
+            self._counted = self.state is True
+            self.outages += int(self._counted)
+            self.state = False
+            self.outage_start = self._run_start
+            self._accounted = at
+            added = at - self._run_start
+            self.outage_seconds += added
+            return added, Edge(down=True, counted=self._counted, start=self._run_start)
+        self._run_length = 0
+        if self.state is not False:
+            self.state = True
             return 0.0, None
-        added = 0.0
-        if self.state is False and self._last is not None:
-            added = max(0.0, at - self._last)  # down since the previous round
-        edge = None
-        if up is False and self.state is not False:
-            counted = self.state is True
-            self.outages += int(counted)
-            self._outage_started = at
-            edge = Edge(down=True, counted=counted, outage_seconds=0.0)
-        elif up is True and self.state is False:
-            started = self._outage_started if self._outage_started is not None else at
-            edge = Edge(down=False, counted=False, outage_seconds=at - started)
-            self._outage_started = None
-        self.state = up
-        self._last = at
+        start = self.outage_start if self.outage_start is not None else at
+        end = max(reply_at, self._accounted)
+        added = end - self._accounted
         self.outage_seconds += added
-        return added, edge
-
-
-# --- measuring -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TargetResult:
-    label: str
-    host: str
-    address: str | None  # None: did not resolve
-    internet: bool
-    sent: int
-    rtts: list[float]  # seconds, in sending order
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class LatencyResult:
-    targets: list[TargetResult]
-    privileged: bool
-    started: float  # monotonic, when the round began
-    duration: float
-
-
-def _is_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _getaddrinfo(host: str) -> asyncio.Future[list[Any]]:
-    """getaddrinfo in a daemon thread of its own. asyncio's executor threads are joined when
-    the loop (and the interpreter) ends, so a look-up hanging past its timeout would hold the
-    round, `once` and the daemon's shutdown; this thread is simply abandoned."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[list[Any]] = loop.create_future()
-
-    def settle(outcome: Any, failed: bool) -> None:
-        if future.done():
-            return
-        if failed:
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-
-    def work() -> None:
-        try:
-            outcome, failed = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM), False
-        except Exception as exc:  # noqa: BLE001 - handed to the awaiting coroutine
-            outcome, failed = exc, True
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
-            loop.call_soon_threadsafe(settle, outcome, failed)
-
-    threading.Thread(target=work, name=f"latency-dns-{host}", daemon=True).start()
-    return future
-
-
-async def _resolve(host: str) -> str:
-    """The first IPv4 address of `host`, else its first IPv6 one (icmplib's own order)."""
-    if _is_literal(host):
-        return host
-    addresses = [info[4][0] for info in await _getaddrinfo(host)]
-    v4 = [address for address in addresses if ":" not in address]
-    if not (v4 or addresses):
-        raise OSError(f"{host} has no address")
-    return str((v4 or addresses)[0])
-
-
-async def _ping_one(target: PingTarget, lookup: asyncio.Task[str], config: LatencyConfig,
-                   privileged: bool) -> TargetResult:
-    """One target; whatever goes wrong stays with this target."""
-    address: str | None = None
-    rtts: list[float] = []
-    error = None
-    try:
-        address = await lookup
-    except TimeoutError:
-        error = f"does not resolve: no DNS answer within {config.packet_timeout:g} s"
-    except (OSError, UnicodeError) as exc:  # gaierror; idna refuses e.g. "a..b"
-        error = f"does not resolve: {exc}"
-    if address is not None:
-        try:
-            echoes = await echo_round(address, count=config.count,
-                                      interval=config.packet_interval,
-                                      timeout=config.packet_timeout, privileged=privileged)
-            rtts = echoes.rtts
-        except OSError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-    # every request we meant to send counts, also the ones a dead route refused
-    return TargetResult(target.label, target.host, address, target.counts_for_internet,
-                        config.count, rtts, error)
-
-
-async def _round(targets: Sequence[PingTarget], config: LatencyConfig,
-                 privileged: bool) -> list[TargetResult]:
-    """Each distinct host is resolved once; each target pings as soon as its address is known.
-
-    A target's round lasts at most packet_timeout (DNS) + (count - 1) x packet_interval +
-    packet_timeout, whether it answers or not; a socket error stays with its target.
-    """
-    lookups = {host: asyncio.ensure_future(asyncio.wait_for(_resolve(host), config.packet_timeout))
-               for host in dict.fromkeys(target.host for target in targets)}
-    try:
-        return list(await asyncio.gather(
-            *(_ping_one(target, lookups[target.host], config, privileged) for target in targets)))
-    finally:
-        for lookup in lookups.values():
-            lookup.cancel()
-
-
-async def _until_stopped(coro: Any, stop: threading.Event) -> Any:
-    task = asyncio.ensure_future(coro)
-    while not task.done():
-        if stop.is_set():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            raise InterruptedError("stopped before the round finished")
-        await asyncio.wait({task}, timeout=STOP_POLL)
-    return task.result()
-
-
-def measure(config: LatencyConfig, privileged: bool, stop: threading.Event | None = None,
-            clock: Callable[[], float] = time.monotonic) -> LatencyResult:
-    """One round: every target resolved once and pinged `count` times, all concurrently."""
-    started = clock()
-    results = asyncio.run(_until_stopped(_round(config.targets, config, privileged),
-                                         stop or threading.Event()))
-    return LatencyResult(results, privileged, started, clock() - started)
+        self.state, self.outage_start = True, None
+        return added, Edge(down=False, counted=self._counted, start=start, end=end)
 
 
 # --- recording -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetWindow:
+    label: str
+    host: str
+    address: str | None
+    internet: bool
+    sent: int
+    rtts: list[float]  # seconds, answered requests in sending order
+    error: str | None = None
 
 
 def _gauge_value(value: float | None) -> float:
     return NAN if value is None else value
 
 
-def record(result: LatencyResult, metrics: LatencyMetrics,
-           tracker: OutageTracker) -> dict[str, Any]:
-    """Metrics from one round; returns the key figures."""
+def record_window(targets: Sequence[TargetWindow], metrics: LatencyMetrics) -> dict[str, Any]:
+    """The per-window gauges; returns each target's key figures. (Counters, the histogram and
+    the internet state are updated per request and per slot, as they are decided.)"""
     figures: dict[str, Any] = {}
-    for target in result.targets:
+    for target in targets:
         stats = ping_stats(target.rtts, target.sent)
         label = target.label
-        for rtt in target.rtts:
-            metrics.rtt.labels(target=label).observe(rtt)
         metrics.rtt_min.labels(target=label).set(_gauge_value(stats.min))
         metrics.rtt_avg.labels(target=label).set(_gauge_value(stats.avg))
         metrics.rtt_max.labels(target=label).set(_gauge_value(stats.max))
         metrics.jitter.labels(target=label).set(_gauge_value(stats.jitter))
         metrics.loss.labels(target=label).set(_gauge_value(stats.loss))
-        metrics.sent.labels(target=label).inc(stats.sent)
-        metrics.received.labels(target=label).inc(stats.received)
         metrics.up.labels(target=label).set(1 if stats.up else 0)
         figures[label] = _target_figures(stats, target)
-    up = internet_up(result.targets)
-    metrics.internet_up.set(NAN if up is None else int(up))
-    added, edge = tracker.observe(up, result.started)
-    if added:
-        metrics.outage_seconds.inc(added)
-    if edge is not None:
-        _log_edge(edge, result.targets)
-        if edge.counted:
-            metrics.outages.inc()
-        if not edge.down:  # internet back: the outage report needs wall-clock edges
-            ended = time.time() - result.duration  # when this round began
-            metrics.recent_outages.add(ended - edge.outage_seconds, ended)
-    return {"internet_up": None if up is None else int(up), "targets": figures}
+    return figures
 
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
 
-def _target_figures(stats: PingStats, target: TargetResult) -> dict[str, Any]:
+def _target_figures(stats: PingStats, target: TargetWindow) -> dict[str, Any]:
     figures: dict[str, Any] = {"avg_ms": _ms(stats.avg), "jitter_ms": _ms(stats.jitter),
                                "loss": None if stats.loss is None else round(stats.loss, 4),
                                "sent": stats.sent, "received": stats.received}
     if target.error:
         figures["error"] = target.error
     return figures
-
-
-def _log_edge(edge: Edge, targets: Sequence[TargetResult]) -> None:
-    internet = [target.label for target in targets if target.internet]
-    if edge.down:
-        message = "internet down" if edge.counted else "internet down (already at start)"
-        event(log, logging.WARNING, message, targets=internet)
-    else:
-        event(log, logging.INFO, f"internet back after {edge.outage_seconds:.0f} s",
-              outage_seconds=round(edge.outage_seconds, 3), targets=internet)
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -333,18 +205,55 @@ class LatencyJob:
     uses_link = False
 
     def __init__(self, config: LatencyConfig, metrics: LatencyMetrics,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.metrics = metrics
         self.clock = clock
-        self.tracker = OutageTracker()
+        self.tracker = OutageTracker(config.outage_after)
+        self.prober: Prober | None = None
         self._privileged: bool | None = None
+        self._lock = threading.Lock()
+        self._internet = [target.label for target in config.targets
+                          if target.counts_for_internet]
+        self._counters: dict[str, tuple[Any, Any, Any]] = {}
         for target in config.targets:  # every series exists from the start, for rate()
-            metrics.sent.labels(target=target.label)
-            metrics.received.labels(target=target.label)
+            label = target.label
+            self._counters[label] = (metrics.sent.labels(target=label),
+                                     metrics.received.labels(target=label),
+                                     metrics.rtt.labels(target=label))
+        metrics.current_outage.set_function(lambda: self.tracker.current_outage(self.clock()))
+
+    # --- hooks ---
+
+    def on_start(self) -> None:
+        """Start probing with the daemon; without ICMP permission, run() says why."""
+        try:
+            self._ensure_prober()
+        except Exception as exc:  # noqa: BLE001 - each run fails (and logs) until it works
+            event(log, logging.WARNING, "latency: cannot start probing yet", error=str(exc))
+
+    def close(self) -> None:
+        with self._lock:
+            prober, self.prober = self.prober, None
+        if prober is not None:
+            prober.stop()
+
+    def _ensure_prober(self) -> Prober:
+        with self._lock:
+            if self.prober is not None:
+                return self.prober
+            privileged = self._socket_mode()
+            self.prober = Prober(
+                [ProbeTarget(t.label, t.host, t.counts_for_internet) for t in self.config.targets],
+                interval=self.config.packet_interval, timeout=self.config.packet_timeout,
+                privileged=privileged, resolve_every=max(self.config.interval, 60.0),
+                on_probe=self._on_probe, on_slot=self._on_slot,
+                down=lambda: self.tracker.down)
+            self.prober.start()
+            return self.prober
 
     def _socket_mode(self) -> bool:
-        """Resolved once and logged once; raises IcmpUnavailable (retried next round)."""
+        """Resolved once and logged once; raises IcmpUnavailable (retried next run)."""
         if self._privileged is None:
             self._privileged = resolve_privileged(self.config.privileged)
             event(log, logging.INFO, "latency: using "
@@ -353,17 +262,69 @@ class LatencyJob:
                   privileged=self._privileged, configured=str(self.config.privileged).lower())
         return self._privileged
 
+    # --- called by the prober thread ---
+
+    def _on_probe(self, label: str, rtt: float | None) -> None:
+        sent, received, histogram = self._counters[label]
+        sent.inc()
+        if rtt is not None:
+            received.inc()
+            histogram.observe(rtt)
+
+    def _on_slot(self, slot: int, at: float, reply_at: float | None) -> None:
+        added, edge = self.tracker.slot(at, reply_at)
+        if added:
+            self.metrics.outage_seconds.inc(added)
+        self.metrics.internet_up.set(0 if self.tracker.down else 1)
+        if edge is None:
+            return
+        if edge.down:
+            if edge.counted:
+                self.metrics.outages.inc()
+            message = "internet down" if edge.counted else "internet down (already at start)"
+            event(log, logging.WARNING, message, targets=self._internet,
+                  since=round(edge.start, 3))
+            return
+        assert edge.end is not None
+        self.metrics.recent_outages.add(edge.start, edge.end)  # the outage report's edges
+        event(log, logging.INFO, f"internet back after {edge.seconds:.0f} s",
+              outage_seconds=round(edge.seconds, 3), targets=self._internet,
+              start=round(edge.start, 3), end=round(edge.end, 3))
+
+    # --- a run: the window since the previous one ---
+
     def run(self, stop: threading.Event) -> dict[str, Any]:
-        privileged = self._socket_mode()
-        result = measure(self.config, privileged, stop, self.clock)
-        for target in result.targets:
-            if target.error:
-                event(log, logging.WARNING, f"latency: target {target.label} failed",
-                      target=target.label, host=target.host, error=target.error)
-        figures = record(result, self.metrics, self.tracker)
-        return {"internet_up": figures["internet_up"],
-                "socket": "raw" if privileged else "unprivileged",
-                "round_seconds": round(result.duration, 3), "targets": figures["targets"]}
+        started = time.monotonic()
+        prober = self._ensure_prober()
+        # the first window (and `once`) waits for `count` requests per target, but reports what
+        # it has rather than run into the job's timeout
+        give_up = started + max(WAIT_POLL, self.config.timeout - LATENCY_WINDOW_MARGIN)
+        while min(prober.decided(), default=self.config.count) < self.config.count:
+            if time.monotonic() >= give_up:
+                break
+            if stop.wait(WAIT_POLL):
+                raise InterruptedError("stopped before the window was complete")
+            if not prober.thread.is_alive():
+                raise RuntimeError("the latency prober stopped")
+        windows = []
+        for state, probes in prober.take():
+            windows.append(TargetWindow(
+                state.target.label, state.target.host, state.address, state.target.internet,
+                len(probes), [rtt for _, rtt in probes if rtt is not None],
+                state.error if state.address is None or not any(
+                    rtt is not None for _, rtt in probes) else None))
+            if windows[-1].error:
+                event(log, logging.WARNING, f"latency: target {state.target.label} failed",
+                      target=state.target.label, host=state.target.host,
+                      error=windows[-1].error)
+        figures = record_window(windows, self.metrics)
+        up = self.tracker.state
+        return {"internet_up": None if up is None or not self._internet else int(up),
+                "socket": "raw" if prober.privileged else "unprivileged",
+                "round_seconds": round(time.monotonic() - started, 3),
+                "outages": self.tracker.outages,
+                "outage_seconds": round(self.tracker.outage_seconds, 3),
+                "targets": figures}
 
 
 def build(env: JobEnv) -> LatencyJob:

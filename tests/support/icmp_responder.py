@@ -8,6 +8,9 @@ per address it answers for (the address must exist in that namespace):
         --profile 10.77.1.1:0:0:0 --profile 10.77.1.2:30:3:0.1
 
 Each request is dropped with probability LOSS or answered after DELAY ± JITTER ms (uniform).
+Signals provoke silences: SIGUSR1 toggles silence (every request is dropped while silent; the
+record's "silences" holds each [start, end] as Unix seconds), SIGUSR2 drops the next request
+to each address.
 The responder writes `out.json.ready` once it listens and, on SIGTERM/SIGINT, `out.json`: per
 address, one entry per request in arrival order with the ICMP id and sequence, whether it was
 dropped and the delay it actually applied (measured by itself, in seconds). Tests compare
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 ECHO_REQUEST, ECHO_REPLY = 8, 0
+ECHO6_REQUEST, ECHO6_REPLY = 128, 129
 
 
 @dataclass
@@ -63,11 +67,14 @@ def checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def echo_reply(icmp: bytes) -> bytes | None:
-    """The reply to an ICMPv4 echo request (same id, sequence and payload), else None."""
-    if len(icmp) < 8 or icmp[0] != ECHO_REQUEST:
+def echo_reply(icmp: bytes, v6: bool = False) -> bytes | None:
+    """The reply to an echo request (same id, sequence and payload), else None. The kernel
+    fills in an ICMPv6 checksum (it covers a pseudo-header)."""
+    if len(icmp) < 8 or icmp[0] != (ECHO6_REQUEST if v6 else ECHO_REQUEST):
         return None
-    body = struct.pack("!BBH", ECHO_REPLY, 0, 0) + icmp[4:]
+    body = struct.pack("!BBH", ECHO6_REPLY if v6 else ECHO_REPLY, 0, 0) + icmp[4:]
+    if v6:
+        return body
     return body[:2] + struct.pack("!H", checksum(body)) + body[4:]
 
 
@@ -76,30 +83,61 @@ class Responder:
         self.profiles = profiles
         self.sockets: dict[socket.socket, Profile] = {}
         for profile in profiles:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+            v6 = ":" in profile.address
+            sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_RAW,
+                                 socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
             sock.bind((profile.address, 0))  # receives only what is sent to this address
             sock.setblocking(False)
             self.sockets[sock] = profile
         self._due: list[tuple[float, int, socket.socket, bytes, str, dict[str, Any], float]] = []
         self._counter = 0
         self.running = True
+        self.silent_since: float | None = None
+        self.silences: list[list[float]] = []
+        self.drop_next = 0
+        self._dropped_next: set[str] = set()
+
+    def toggle_silence(self) -> None:
+        if self.silent_since is None:
+            self.silent_since = time.time()
+        else:
+            self.silences.append([self.silent_since, time.time()])
+            self.silent_since = None
+
+    def drop_one(self) -> None:
+        self.drop_next += 1
+
+    def _forced_drop(self, address: str) -> bool:
+        if self.silent_since is not None:
+            return True
+        if self.drop_next and address not in self._dropped_next:
+            self._dropped_next.add(address)
+            if len(self._dropped_next) == len(self.profiles):
+                self.drop_next -= 1
+                self._dropped_next.clear()
+            return True
+        return False
 
     def _receive(self, sock: socket.socket) -> None:
         profile = self.sockets[sock]
         while True:
             try:
-                packet, (source, _) = sock.recvfrom(65535)
+                packet, address = sock.recvfrom(65535)
             except BlockingIOError:
                 return
             received = time.perf_counter()
-            icmp = packet[(packet[0] & 0x0F) * 4:]
-            reply = echo_reply(icmp)
+            source = address[0]
+            v6 = sock.family == socket.AF_INET6
+            icmp = packet if v6 else packet[(packet[0] & 0x0F) * 4:]  # raw v6: no IP header
+            reply = echo_reply(icmp, v6)
             if reply is None:
                 continue
             ident, sequence = struct.unpack("!HH", icmp[4:8])
             dropped, delay = profile.decide()
-            entry: dict[str, Any] = {"id": ident, "seq": sequence, "dropped": dropped,
-                                     "delay": None}
+            forced = self._forced_drop(profile.address)
+            entry: dict[str, Any] = {"id": ident, "seq": sequence, "dropped": dropped or forced,
+                                     "delay": None, "at": time.time()}
+            dropped = dropped or forced
             profile.log.append(entry)
             if not dropped:
                 self._counter += 1
@@ -126,8 +164,11 @@ class Responder:
                 self._receive(sock)
             self._send_due()
 
-    def record(self) -> dict[str, list[dict[str, Any]]]:
-        return {profile.address: profile.log for profile in self.profiles}
+    def record(self) -> dict[str, Any]:
+        if self.silent_since is not None:
+            self.toggle_silence()
+        return {"silences": self.silences,
+                **{profile.address: profile.log for profile in self.profiles}}
 
 
 def main() -> None:
@@ -144,6 +185,8 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, lambda *_: responder.toggle_silence())
+    signal.signal(signal.SIGUSR2, lambda *_: responder.drop_one())
     Path(f"{args.record}.ready").write_text("ready\n")
     responder.serve()
     args.record.write_text(json.dumps(responder.record()))

@@ -35,9 +35,13 @@ class LatencyLab:
     def __init__(self, pair: NetnsPair, addresses: Sequence[str]) -> None:
         self.pair = pair
         pair.sysctl("b", "net.ipv4.icmp_echo_ignore_all=1")  # the kernel no longer answers
+        pair.sysctl("b", "net.ipv6.icmp.echo_ignore_all=1")
         for address in addresses:
-            pair.run_b(["ip", "addr", "add", f"{address}/32", "dev", "lo"])
+            prefix = 128 if ":" in address else 32
+            pair.run_b(["ip", "addr", "add", f"{address}/{prefix}", "dev", "lo"])
         pair.run_a(["ip", "route", "add", "10.77.0.0/16", "via", pair.ip_b])
+        if any(":" in address for address in addresses):
+            pair.run_a(["ip", "-6", "route", "add", "fd77:77::/64", "via", pair.ip6_b])
         # a directory nobody may write to: configs, state, records
         self.shared = Path(tempfile.mkdtemp(prefix="hm-latency-"))
         self.shared.chmod(0o777)
@@ -125,9 +129,17 @@ class Responder:
         if self.proc.poll() is not None:
             raise RuntimeError(f"icmp responder exited with {self.proc.returncode}")
         self.started = ready.stat().st_mtime  # when it began answering, not when we polled
-        self.record: dict[str, list[dict[str, Any]]] = {}
+        self.record: dict[str, Any] = {}
 
-    def stop(self) -> dict[str, list[dict[str, Any]]]:
+    def silence(self) -> None:
+        """Toggle silence: every request is dropped until the next call."""
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def drop_next(self) -> None:
+        """Drop the next request to each address."""
+        self.proc.send_signal(signal.SIGUSR2)
+
+    def stop(self) -> dict[str, Any]:
         """Stop answering; returns what it did (per address, per request)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
