@@ -7,12 +7,12 @@ NEEDED_COMMANDS := prometheus promtool prometheus-alertmanager amtool iperf3 ip 
 # the status page test drives Debian's chromium with Playwright (no browser download)
 DEBIAN_PACKAGES += chromium
 NEEDED_COMMANDS += chromium
-# bench/latency.py runs smokeping_prober next to the daemon
-DEBIAN_PACKAGES += prometheus-smokeping-prober
-NEEDED_COMMANDS += prometheus-smokeping-prober
 # container tests: a private dockerd (Debian's engine, 20.10) and a debootstrapped python base
 DEBIAN_PACKAGES += docker.io debootstrap git
 NEEDED_COMMANDS += dockerd containerd runc debootstrap git
+# multi-site (docs/multi-site.md): the central store and its rule evaluator
+DEBIAN_PACKAGES += victoria-metrics
+NEEDED_COMMANDS += victoria-metrics vmalert
 
 .PHONY: test lint system-deps venv bench clean
 
@@ -51,6 +51,11 @@ bench: system-deps venv
 	$(PY) -m bench.daemon
 	for b in latency bandwidth aqi stack web; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
 	$(PY) -m bench.container
+	$(PY) -m bench.multisite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# bench/latency.py runs smokeping_prober next to the daemon
+DEBIAN_PACKAGES += prometheus-smokeping-prober
+NEEDED_COMMANDS += prometheus-smokeping-prober

@@ -3,27 +3,27 @@
 The template (alertmanager/alertmanager.yml) names each secret by a `*_file` field whose value
 is a file name in the secrets directory (`url_file: ntfy_url`). Rendering inlines each secret's
 value, stripped of surrounding whitespace (an editor's trailing newline is not part of a
-token), under the field's inline name (`url`). A notifier whose secret is missing or empty is
-dropped, so a receiver with none left is a null receiver: its alerts are still visible in
-Alertmanager and Grafana, nothing is sent. A missing secret inside `http_config` (an optional
-access token) drops only that block. Inline values also work on Alertmanager releases older
-than the `*_file` fields (0.26). The output holds secrets: it is written 0600 unless asked.
+token), under the field's inline name (`url`). A notifier whose secret is missing, empty or
+unusable (a chat id that is not a number) is dropped, so a receiver with none left is a null
+receiver: its alerts are still visible in Alertmanager and Grafana, nothing is sent. Rendering
+never fails over a secret's content: Alertmanager waits for it and must start regardless.
+A missing secret inside `http_config` (an optional access token) drops only that block.
+Inline values also work on Alertmanager releases older than the `*_file` fields (0.26).
+The output holds secrets: it is written 0600 unless asked.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-log = logging.getLogger(__name__)
 
 # template field -> Alertmanager's inline field
 INLINE = {
@@ -48,10 +48,14 @@ class _Missing(Exception):
         self.secret = secret
 
 
+class TemplateError(ValueError):
+    pass
+
+
 def read_secret(secrets: Path, name: str) -> str | None:
     """The stripped value, or None when the file is missing or blank."""
     if not SECRET_NAME.fullmatch(name):
-        raise RenderError(f"secret name {name!r}: only a file name in the secrets directory")
+        raise TemplateError(f"secret name {name!r}: only a file name in the secrets directory")
     try:
         value = (secrets / name).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -68,32 +72,36 @@ def _inline(field: str, value: str) -> Any:
     return value
 
 
-def _resolve(node: Any, secrets: Path) -> Any:
+def _resolve(node: Any, secrets: Path, renames: Mapping[str, str]) -> Any:
     """A copy of `node` with secrets inlined; raises _Missing for a required one."""
     if isinstance(node, list):
-        return [_resolve(item, secrets) for item in node]
+        return [_resolve(item, secrets, renames) for item in node]
     if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in INLINE:
-            secret = read_secret(secrets, str(value))
+            name = renames.get(str(value), str(value))
+            secret = read_secret(secrets, name)
             if secret is None:
-                raise _Missing(str(value))
+                raise _Missing(name)
             out[INLINE[key]] = _inline(INLINE[key], secret)
         elif key in OPTIONAL_BLOCKS:
             try:
-                out[key] = _resolve(value, secrets)
+                out[key] = _resolve(value, secrets, renames)
             except _Missing:
                 continue
         else:
-            out[key] = _resolve(value, secrets)
+            out[key] = _resolve(value, secrets, renames)
     return out
 
 
-def render(template: dict[str, Any], secrets: Path, template_dir: Path | None = None
+def render(template: dict[str, Any], secrets: Path, template_dir: Path | None = None,
+           problems: list[str] | None = None, renames: Mapping[str, str] | None = None,
            ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """(config, {receiver: [integrations on]}); `template_dir` makes template globs absolute."""
+    """(config, {receiver: [integrations on]}); `template_dir` makes template globs absolute.
+    Why an integration with all its files is still off goes to `problems`. `renames` reads a
+    template's secret from another file (the central stack's own heartbeat URL)."""
     config = {key: value for key, value in template.items() if key != "receivers"}
     status: dict[str, list[str]] = {}
     receivers = []
@@ -110,9 +118,12 @@ def render(template: dict[str, Any], secrets: Path, template_dir: Path | None = 
             kept = []
             for integration in value:
                 try:
-                    kept.append(_resolve(integration, secrets))
+                    kept.append(_resolve(integration, secrets, renames or {}))
                 except _Missing:
                     continue
+                except RenderError as exc:
+                    if problems is not None:
+                        problems.append(f"receiver {name}, {key}: off: {exc}")
             if kept:
                 rendered[key] = kept
                 status[name] += [key.removesuffix("_configs")] * len(kept)
@@ -153,14 +164,18 @@ def reload(base_url: str, timeout: float = 5.0) -> str:
 
 
 def main(template_path: Path, secrets: Path, out: Path, mode: int = 0o600,
-         reload_url: str | None = None) -> int:
+         reload_url: str | None = None, renames: Mapping[str, str] | None = None) -> int:
     try:
         template = yaml.safe_load(template_path.read_text(encoding="utf-8"))
-        config, status = render(template, secrets, template_path.parent.resolve())
-    except (OSError, yaml.YAMLError, RenderError) as exc:
+        problems: list[str] = []
+        config, status = render(template, secrets, template_path.parent.resolve(), problems,
+                                renames)
+    except (OSError, yaml.YAMLError, TemplateError) as exc:
         print(f"alertmanager-config: {exc}")
         return 2
     write(config, out, mode)
+    for problem in problems:
+        print(problem)
     for name, integrations in status.items():
         print(f"receiver {name}: " + (", ".join(integrations) if integrations
                                        else "off (no secret files for it)"))

@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--mode", default="600", help="octal file mode of the output")
     render.add_argument("--reload", metavar="URL",
                         help="then ask the Alertmanager at URL to reload (if it is running)")
+    render.add_argument("--secret-file", metavar="NAME=FILE", action="append", default=[],
+                        type=_rename, help="read the template's secret NAME from FILE instead "
+                        "(the central stack's own heartbeat URL)")
     test = commands.add_parser("test-notification", help="send a test alert through "
                                "Alertmanager to every configured phone receiver")
     test.add_argument("--alertmanager", default="http://alertmanager:9093",
@@ -54,6 +57,13 @@ def _load(path: str | None) -> Config | None:
         return None
 
 
+def _rename(text: str) -> tuple[str, str]:
+    name, sep, file = text.partition("=")
+    if not (sep and name and file):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=FILE")
+    return name, file
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "alertmanager-config":
@@ -62,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from monitor import alertmanager_config
 
         return alertmanager_config.main(Path(args.template), Path(args.secrets), Path(args.out),
-                                        int(args.mode, 8), args.reload)
+                                        int(args.mode, 8), args.reload, dict(args.secret_file))
     if args.command == "test-notification":
         from monitor import testalert
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.alertmanager_config import RenderError, read_secret, render
+from monitor.alertmanager_config import TemplateError, read_secret, render
 from tests.support.procs import alertmanager, wait_until
 from tests.support.stack_configs import REPO, WebhookSink, load_yaml, write_alertmanager_copy
 
@@ -63,12 +63,18 @@ def test_an_optional_token_adds_the_authorization(tmp_path: Path) -> None:
     assert ntfy["http_config"] == {"authorization": {"credentials": "tk_secret"}}
 
 
-def test_bad_values_are_errors(tmp_path: Path) -> None:
+def test_an_unusable_value_turns_its_app_off_and_says_why(tmp_path: Path) -> None:
+    """Alertmanager waits for the renderer: a typo in a secret must not keep it down."""
     (tmp_path / "telegram_bot_token").write_text("1:abc")
     (tmp_path / "telegram_chat_id").write_text("@mychannel")
-    with pytest.raises(RenderError, match="chat_id"):
-        render(load_yaml("alertmanager/alertmanager.yml"), tmp_path)
-    with pytest.raises(RenderError, match="file name"):
+    (tmp_path / "ntfy_url").write_text("https://ntfy.example/t")
+    problems: list[str] = []
+    config, status = render(load_yaml("alertmanager/alertmanager.yml"), tmp_path,
+                            problems=problems)
+    assert "telegram_configs" not in receivers(config)["phone"]
+    assert status["phone"] == ["webhook"]
+    assert any("telegram_configs: off: chat_id must be a number" in p for p in problems)
+    with pytest.raises(TemplateError, match="file name"):
         read_secret(tmp_path, "../etc/passwd")
 
 
@@ -90,6 +96,27 @@ def test_the_cli_writes_a_private_file_and_never_prints_a_secret(tmp_path: Path)
     checked = subprocess.run(["amtool", "check-config", str(out)], capture_output=True,
                              text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_central_stack_reads_its_own_heartbeat_file(tmp_path: Path) -> None:
+    """Central and probe share secrets/ for the phone, but a central heartbeat on the probe's
+    URL would keep the probe's dead-man's switch quiet while the probe is dead."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "heartbeat_url").write_text("https://hc.example/ping/probe\n")
+    out = tmp_path / "alertmanager.yml"
+    args = ("alertmanager-config", f"--template={TEMPLATE}", f"--secrets={secrets}",
+            f"--out={out}", "--secret-file=heartbeat_url=central_heartbeat_url")
+    done = cli(*args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "receiver heartbeat: off" in done.stdout
+    (secrets / "central_heartbeat_url").write_text("https://hc.example/ping/central\n")
+    assert cli(*args).returncode == 0
+    url = receivers(yaml.safe_load(out.read_text()))["heartbeat"]["webhook_configs"][0]["url"]
+    assert url == "https://hc.example/ping/central"
+    bad = cli(*args[:-1], "--secret-file=heartbeat_url")
+    assert bad.returncode == 2
+    assert "NAME=FILE" in bad.stderr
 
 
 def _running_config(url: str) -> dict:

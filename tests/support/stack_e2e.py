@@ -1,22 +1,27 @@
-"""The whole alert path inside network namespace a of a NetnsPair:
+"""The whole alert path in the topology of a real home, on a NetnsPair:
 
-    daemon (latency job pinging b) -> Prometheus (repo config + rules) -> Alertmanager
-    (repo routing, the phone receiver's URL pointed at a local webhook sink) -> sink
+    namespace a = home: daemon (latency job pinging b) -> Prometheus (repo config + rules)
+        -> Alertmanager (repo routing, config rendered by the shipped renderer)
+        -> the local ntfy server stand-in (secrets/home_ntfy_url), on a's loopback
+    namespace b = the internet, beyond the cut: the ping target (b's kernel answers) and one
+        webhook sink standing in for the cloud phone app (secrets/ntfy_url, path /phone) and
+        the dead-man's switch (secrets/heartbeat_url, path /heartbeat)
 
-Everything listens on loopback *inside* namespace a; the host reaches it through
-`ip netns exec` (netns_http_get). Cutting the veth (pair.link(False)) is the outage: the kernel
-of namespace b answers the pings, so nothing else is needed on that side.
+The host reaches everything through `ip netns exec` (netns_http_get). Cutting the veth
+(pair.link(False)) is the outage: it cuts the pings *and* Alertmanager's way to the phone
+services, as a real outage does.
 
 What is rewritten, and nothing else: the addresses in prometheus.yml (the compose service names
-become loopback ports; targets that don't exist here become a closed port), the `*_file` secret
-fields Alertmanager 0.25 predates (stack_configs.alertmanager_for_025) and, when a caller asks
-for faster timing (the test does, the benchmark doesn't), the intervals given in `Timing`.
+become loopback ports; targets that don't exist here become a closed port), the secret files
+the renderer reads (the sinks' URLs) and, when a caller asks for faster timing (the test does,
+the benchmark doesn't), the intervals given in `Timing`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,10 +35,12 @@ from typing import Any
 import yaml
 
 from tests.support.netns import NetnsPair
-from tests.support.procs import daemon, stop_process, wait_until, write_config
+from tests.support.procs import stop_process, wait_until, write_config
 from tests.support.stack_configs import REPO, load_yaml, write_alertmanager_copy
 
 PROM_PORT, AM_PORT, MONITOR_PORT, SINK_PORT, CLOSED_PORT = 9090, 9093, 10132, 8099, 1
+HOME_SINK_PORT = 8098
+DAEMON_TZ = "America/St_Johns"  # UTC-03:30: an offset a wrong local-time conversion can't hide
 
 _GET = """
 import json, sys, urllib.error, urllib.request
@@ -100,8 +107,8 @@ def prometheus_config_here(timing: Timing) -> dict[str, Any]:
     return config
 
 
-def alertmanager_copy_here(directory: Path, phone_url: str, timing: Timing) -> Path:
-    path = write_alertmanager_copy(directory, {"home_ntfy_url": phone_url})
+def alertmanager_copy_here(directory: Path, secrets: dict[str, str], timing: Timing) -> Path:
+    path = write_alertmanager_copy(directory, secrets)
     if timing.critical_group_interval:
         config = yaml.safe_load(path.read_text())
         for route in config["route"]["routes"]:
@@ -117,7 +124,7 @@ class AlertPath:
         self.ns = pair.ns_a
         self.prometheus_url = f"http://127.0.0.1:{PROM_PORT}"
         self.alertmanager_url = f"http://127.0.0.1:{AM_PORT}"
-        self.sink_file = home / "phone.jsonl"
+        self.sink_files = {"beyond": home / "beyond.jsonl", "home": home / "home-ntfy.jsonl"}
         self._stack = contextlib.ExitStack()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -133,24 +140,33 @@ class AlertPath:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def _background(self, cmd: list[str], log_name: str) -> None:
+    def _background(self, cmd: list[str], log_name: str, side: str = "a",
+                    env: dict[str, str] | None = None) -> None:
         log = self._stack.enter_context((self.home / log_name).open("wb"))
-        proc = self.pair.popen_a(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.home)
+        proc = self.pair.popen(side, cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
+                               env=env)
         self._stack.callback(stop_process, proc)
 
-    def _wait_http(self, url: str, what: str, timeout: float = 30) -> None:
-        wait_until(lambda: netns_http_get(self.ns, url, 2)[0] == 200, timeout, interval=0.5,
-                   what=what)
+    def _wait_http(self, url: str, what: str, timeout: float = 30, ns: str | None = None
+                   ) -> None:
+        wait_until(lambda: netns_http_get(ns or self.ns, url, 2)[0] == 200, timeout,
+                   interval=0.5, what=what)
 
     def _start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         # what docker-compose.yml sets for the monitor container: unprivileged ping sockets
         self.pair.sysctl("a", "net.ipv4.ping_group_range=0 2147483647")
 
-        self._background([sys.executable, str(Path(__file__).with_name("stack_sink.py")),
-                          "--port", str(SINK_PORT), "--out", str(self.sink_file)], "sink.log")
-        self.sink_file.touch()
-        phone_url = f"http://127.0.0.1:{SINK_PORT}/phone"
+        sink = [sys.executable, str(Path(__file__).with_name("stack_sink.py"))]
+        self._background([*sink, "--host", self.pair.ip_b, "--port", str(SINK_PORT),
+                          "--out", str(self.sink_files["beyond"])], "sink-beyond.log", "b")
+        self._background([*sink, "--port", str(HOME_SINK_PORT),
+                          "--out", str(self.sink_files["home"])], "sink-home.log")
+        for path in self.sink_files.values():
+            path.touch()
+        beyond = f"http://{self.pair.ip_b}:{SINK_PORT}"
+        secrets = {"ntfy_url": f"{beyond}/phone", "heartbeat_url": f"{beyond}/heartbeat",
+                   "home_ntfy_url": f"http://127.0.0.1:{HOME_SINK_PORT}/home-ntfy"}
 
         shipped = load_yaml("config/home-monitor.yml")
         latency = shipped["jobs"]["latency"] | {
@@ -165,11 +181,13 @@ class AlertPath:
                       "latency": latency, "bandwidth": {"enabled": False},
                       "iperf": {"enabled": False}, "aqi": {"enabled": False}}}
         config_path = write_config(self.home / "home-monitor.yml", config)
-        self._stack.enter_context(daemon(config_path, netns=self.ns,
-                                         log_path=self.home / "daemon.log"))
+        # as compose runs it: TZ set, so the outage labels are local time
+        env = os.environ | {"TZ": DAEMON_TZ, "PYTHONPATH": str(REPO)}
+        self._background([sys.executable, "-m", "monitor", "run", "--config", str(config_path)],
+                         "daemon.log", env=env)
 
         am_dir = self.home / "alertmanager"
-        am_config = alertmanager_copy_here(am_dir, phone_url, self.timing)
+        am_config = alertmanager_copy_here(am_dir, secrets, self.timing)
         self._background(["prometheus-alertmanager", f"--config.file={am_config}",
                           f"--storage.path={am_dir / 'data'}",
                           f"--web.listen-address=127.0.0.1:{AM_PORT}",
@@ -184,7 +202,8 @@ class AlertPath:
                           f"--web.listen-address=127.0.0.1:{PROM_PORT}",
                           "--storage.tsdb.retention.time=1h"], "prometheus.log")
 
-        self._wait_http(f"http://127.0.0.1:{SINK_PORT}/", "phone sink")
+        self._wait_http(f"{beyond}/", "phone sink beyond the cut", ns=self.pair.ns_b)
+        self._wait_http(f"http://127.0.0.1:{HOME_SINK_PORT}/", "local ntfy sink")
         self._wait_http(f"http://127.0.0.1:{MONITOR_PORT}/healthz", "daemon /healthz")
         self._wait_http(f"{self.alertmanager_url}/-/ready", "alertmanager ready")
         self._wait_http(f"{self.prometheus_url}/-/ready", "prometheus ready")
@@ -209,21 +228,32 @@ class AlertPath:
         self.pair.link(True)
         return time.time()
 
-    def notifications(self, alertname: str, status: str, *, after: float = 0.0
-                      ) -> list[tuple[float, dict[str, Any]]]:
+    def received(self, sink: str, path: str) -> list[tuple[float, dict[str, Any]]]:
+        """(time, body) of every POST to `path` at `sink` ("beyond" the cut, or "home")."""
         found = []
-        for line in self.sink_file.read_text(encoding="utf-8").splitlines():
+        for line in self.sink_files[sink].read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
-            body = record.get("body", {})
-            if (record["received"] >= after and body.get("status") == status
-                    and body.get("commonLabels", {}).get("alertname") == alertname):
-                found.append((record["received"], body))
+            if record.get("path", "").split("?")[0] == path:
+                found.append((record["received"], record.get("body", {})))
         return found
 
+    def notifications(self, alertname: str, status: str | None = None, *, after: float = 0.0,
+                      where: str = "phone") -> list[tuple[float, dict[str, Any]]]:
+        """At the cloud phone app ("phone", beyond the cut) or the local ntfy ("home")."""
+        sink, path = ("home", "/home-ntfy") if where == "home" else ("beyond", "/phone")
+        return [(when, body) for when, body in self.received(sink, path)
+                if when >= after and status in (None, body.get("status"))
+                and body.get("commonLabels", {}).get("alertname") == alertname]
+
     def wait_notification(self, alertname: str, status: str, *, after: float,
-                          timeout: float) -> tuple[float, dict[str, Any]]:
-        return wait_until(lambda: self.notifications(alertname, status, after=after),
-                          timeout, interval=0.25, what=f"{alertname} {status} at the phone")[0]
+                          timeout: float, where: str = "phone") -> tuple[float, dict[str, Any]]:
+        return wait_until(lambda: self.notifications(alertname, status, after=after,
+                                                     where=where),
+                          timeout, interval=0.25, what=f"{alertname} {status} at {where}")[0]
+
+    def heartbeats(self, after: float = 0.0) -> list[float]:
+        return [when for when, body in self.received("beyond", "/heartbeat")
+                if when >= after and body.get("commonLabels", {}).get("alertname") == "Watchdog"]
 
     def logs(self) -> str:
         return "\n".join(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"

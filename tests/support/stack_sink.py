@@ -2,8 +2,8 @@
 
     ip netns exec NS python -m tests.support.stack_sink --port 8099 --out received.jsonl
 
-Each POSTed JSON body becomes one line {"received": <unix time>, "body": {...}}. GET answers
-200 so a caller can wait until it listens.
+Each POSTed JSON body becomes one line {"received": <unix time>, "path": "/…", "body": {...}}.
+GET answers 200 so a caller can wait until it listens.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-def serve(port: int, out: Path) -> None:
+def serve(port: int, out: Path, host: str = "127.0.0.1") -> None:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -24,9 +24,10 @@ def serve(port: int, out: Path) -> None:
             received = time.time()
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             try:
-                record = {"received": received, "body": json.loads(body)}
+                record = {"received": received, "path": self.path, "body": json.loads(body)}
             except ValueError:
-                record = {"received": received, "invalid": body.decode(errors="replace")}
+                record = {"received": received, "path": self.path,
+                          "invalid": body.decode(errors="replace")}
             with lock, out.open("a", encoding="utf-8") as file:
                 file.write(json.dumps(record) + "\n")
             self._reply()
@@ -42,15 +43,16 @@ def serve(port: int, out: Path) -> None:
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
 
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    ThreadingHTTPServer((host, port), Handler).serve_forever()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
-    serve(args.port, args.out)
+    serve(args.port, args.out, args.host)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.config import LatencyConfig
+from monitor.config import LATENCY_WINDOW_MARGIN, LatencyConfig
 from monitor.icmp_echo import resolve_privileged
 from monitor.jobs.base import Job, JobEnv
 from monitor.jobs.latency.prober import Prober, ProbeTarget
@@ -293,8 +293,12 @@ class LatencyJob(Job):
     def run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.monotonic()
         prober = self._ensure_prober()
-        # the first window (and `once`) waits for `count` requests per target
+        # the first window (and `once`) waits for `count` requests per target, but reports what
+        # it has rather than run into the job's timeout
+        give_up = started + max(WAIT_POLL, self.config.timeout - LATENCY_WINDOW_MARGIN)
         while min(prober.decided(), default=self.config.count) < self.config.count:
+            if time.monotonic() >= give_up:
+                break
             if stop.wait(WAIT_POLL):
                 raise InterruptedError("stopped before the window was complete")
             if not prober.thread.is_alive():

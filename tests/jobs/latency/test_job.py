@@ -12,7 +12,7 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.config import ConfigError, LatencyConfig, PingTarget, parse
+from monitor.config import LatencyConfig, PingTarget, parse
 from monitor.jobs.latency.job import (
     Edge,
     LatencyJob,
@@ -25,6 +25,7 @@ from monitor.jobs.latency.job import (
 from monitor.metrics import LatencyMetrics
 
 MS = 0.001
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
 
 
 @pytest.mark.parametrize(("rtts", "expected"), [
@@ -86,15 +87,22 @@ def test_target_label_and_internet_flag(target, label, internet):
     assert parsed.counts_for_internet is internet
 
 
-def test_timeout_shorter_than_a_dead_round_is_a_config_error():
-    # DNS 2 s + 4 x 200 ms between requests + 2 s for the last reply + 0.5 s margin
-    with pytest.raises(ConfigError, match=r"jobs.latency.timeout: must be at least .* = 5.3 s"):
-        parse({"jobs": {"latency": {"count": 5, "packet_interval": "200ms",
-                                    "packet_timeout": "2s", "timeout": "5s"}}}, "test.yml")
-    assert parse({"jobs": {"latency": {"count": 5, "packet_interval": "200ms",
-                                       "packet_timeout": "2s", "timeout": "5.3s"}}},
-                 "test.yml").jobs.latency.timeout == 5.3
-    assert parse({}, "test.yml").jobs.latency.validate() == []  # the defaults are consistent
+@needs_root
+def test_a_first_window_that_cannot_fill_before_the_timeout_reports_what_it_has():
+    """count 1000 at 50 ms would take 50 s; the job's timeout is 2 s: the run ends before the
+    runner's timeout with the requests decided so far."""
+    config = LatencyConfig(targets=[PingTarget("127.0.0.1")], count=1000,
+                           packet_interval=0.05, packet_timeout=0.5, privileged=True, timeout=2)
+    job = LatencyJob(config, _metrics()[1])
+    try:
+        started = time.monotonic()
+        figures = job.run(threading.Event())
+        elapsed = time.monotonic() - started
+    finally:
+        job.close()
+    assert elapsed < config.timeout
+    assert 10 <= figures["targets"]["127.0.0.1"]["sent"] < 1000
+    assert figures["targets"]["127.0.0.1"]["received"] == figures["targets"]["127.0.0.1"]["sent"]
 
 
 # slots one second apart: (sent at, first reply at or None) -> after each slot:
@@ -253,7 +261,6 @@ def test_the_job_counts_probes_and_outages_as_they_are_decided(caplog):
     assert outage.seconds == pytest.approx(6.02)
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
 
 
 @needs_root
