@@ -4,7 +4,9 @@ The image is built from the repo's Dockerfile with the classic builder and with 
 Debian-made stand-in for the python base image (no registry is reachable). The container runs
 with the `monitor` service's own settings as `docker compose config` reads them from
 docker-compose.yml, on a user-defined bridge network, with no DNS server reachable
-(`--dns 127.0.0.1`) and no forwarding: nothing leaves the machine.
+(`--dns 127.0.0.1`) and no forwarding: nothing leaves the machine. From a fresh clone with no
+secret file, compose starts the alerting chain (renderer, Alertmanager stand-in, Prometheus),
+and the documented phone set-up sends a test notification to a sink container.
 """
 
 from __future__ import annotations

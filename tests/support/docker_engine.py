@@ -108,7 +108,7 @@ class DockerEngine:
         result = subprocess.run([str(self.compose_binary), "--project-directory",
                                  str(project_dir), *file_args, *args],
                                 cwd=project_dir, env=self.env, capture_output=True, text=True,
-                                timeout=timeout)
+                                timeout=timeout, stdin=subprocess.DEVNULL)
         if check and result.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} failed "
                                  f"({result.returncode}):\n{result.stdout[-3000:]}\n"
