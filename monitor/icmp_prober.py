@@ -207,12 +207,8 @@ class Prober:
                         self._wake_r.recv(64)
                     continue
                 echo: EchoSocket = key.data
-                for _ in range(DRAIN):  # a wake-up costs more than a look: read what is there
-                    reply = echo.receive()
-                    if reply is not None:
-                        self._match(echo, reply)
-                    if not echo.readable():
-                        break
+                for reply in echo.receive_all(DRAIN):
+                    self._match(echo, reply)
 
     def _socket(self, family: int) -> EchoSocket:
         echo = self.sockets.get(family)
