@@ -4,11 +4,11 @@ reaches the phone app beyond the cut, and the heartbeat's period.
 
 The real daemon (config/home-monitor.yml's latency settings: a ping a second, an outage after 3
 silent seconds) pings a host in a network namespace; Prometheus runs the repo's prometheus.yml
-(the monitor scraped and rules evaluated every 5 s) and rules; Alertmanager the repo's routing, rendered by the shipped
-renderer, with the cloud phone app and the dead-man's switch beyond the cut and the local ntfy
-at home (tests/support/stack_e2e.py). The link is cut at a random moment of the scrape cycle,
-for `--cut` seconds. Goals: cut -> local phone <= 30 s on average (issue 13), restore -> report <= 120 s
-and a heartbeat at least every 60 s (issue 10).
+(the monitor scraped and rules evaluated every 5 s) and rules; Alertmanager the repo's routing,
+rendered by the shipped renderer, with the cloud phone app and the dead-man's switch beyond the
+cut and the local ntfy at home (tests/support/stack_e2e.py). The link is cut at a random moment
+of the scrape cycle, for `--cut` seconds. Goals: cut -> local phone <= 30 s on average (issue
+13), restore -> report <= 120 s and a heartbeat at least every 60 s (issue 10).
 
 Run as root: .venv/bin/python -m bench.stack [--runs 3] [--cut 90]
 """
