@@ -70,6 +70,22 @@ def test_a_reply_read_late_keeps_the_kernels_arrival_time(address):
     assert 0 <= ours[0].received - sent_at < 0.15 < read_at - sent_at
 
 
+@needs_root
+def test_without_kernel_times_icmplibs_receive_and_time_are_used():
+    """The fallback for a kernel or icmplib without SO_TIMESTAMPNS/_parse_reply."""
+    echo = EchoSocket(socket.AF_INET, privileged=True)
+    try:
+        echo.kernel_time = False
+        sent_at, identifier = echo.send("127.0.0.1", 4244, 11, b"x" * 56)
+        time.sleep(0.3)
+        replies = echo.receive_all(16)
+    finally:
+        echo.close()
+    ours = [reply for reply in replies if (reply.identifier, reply.sequence) == (identifier, 11)]
+    assert len(ours) == 1
+    assert ours[0].received - sent_at >= 0.3  # icmplib stamps when it reads
+
+
 def _prober(targets: list[ProbeTarget], down: list[bool]) -> tuple[Prober, list]:
     verdicts: list[tuple[int, float, float | None]] = []
     prober = Prober(targets, interval=1.0, timeout=2.0, privileged=True,
