@@ -9,9 +9,14 @@ import signal
 import threading
 import time
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from monitor import __version__
@@ -22,7 +27,6 @@ from monitor.jobs.base import Job, JobEnv, close, on_start, periodic_tasks
 from monitor.logs import event
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
-from monitor.schedule import IntervalScheduler
 from monitor.web import MetricsServer, make_handler
 from monitor.webpage import StatusPage
 
@@ -53,7 +57,9 @@ class Daemon:
             self.runners.append(JobRunner(
                 job, self.metrics, interval=job_config.interval,
                 timeout=job_config.timeout, link_lock=link_lock, shutdown=self.shutdown))
-        self.scheduler = IntervalScheduler()
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=2 * len(JOB_NAMES) + 2)},
+            job_defaults={"coalesce": True, "max_instances": 1}, timezone="UTC")
         # the outage list is the latency job's outage log (monitor/outages.py)
         self.history = History(outage_source=self.metrics.latency.recent_outages)
         self.page = StatusPage(self.history, self.runners, config, self.metrics)
@@ -71,14 +77,15 @@ class Daemon:
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.server.start()
+        now = datetime.now().astimezone()
         for runner in self.runners:
             on_start(runner.job)
             offset = random.uniform(0, min(MAX_START_OFFSET, runner.interval / 4))
-            self.scheduler.add(runner.name, runner.interval, partial(self._run, runner),
-                               FIRST_RUN_DELAY + offset)
+            first = now + timedelta(seconds=FIRST_RUN_DELAY + offset)
+            self._schedule(runner.name, runner.interval, partial(self._run, runner), first)
             for task in periodic_tasks(runner.job):
-                self.scheduler.add(f"{runner.name}-{task.name}", task.interval, task.func,
-                                   task.interval)
+                self._schedule(f"{runner.name}-{task.name}", task.interval, task.func,
+                               now + timedelta(seconds=task.interval))
         self._note_budget()
         self.scheduler.start()
         # start-up objects live for the whole run: keep the collector from rescanning them,
@@ -108,10 +115,15 @@ class Daemon:
         self.history.set_extra("budget_used_bytes",
                                UsageStore(self.state_dir / USAGE_FILE).used(month))
 
+    def _schedule(self, job_id: str, interval: float, func: Any, first: datetime) -> None:
+        self.scheduler.add_job(
+            func, IntervalTrigger(seconds=interval, start_date=first), id=job_id,
+            next_run_time=first, misfire_grace_time=max(1, int(interval)))
+
     def stop(self) -> None:
         """Stop scheduling, tell running jobs to stop, give them a few seconds, close."""
         self.shutdown.set()
-        self.scheduler.shutdown()
+        self.scheduler.shutdown(wait=False)
         for runner in self.runners:
             runner.signal_stop()
         deadline = time.monotonic() + SHUTDOWN_GRACE
