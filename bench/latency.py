@@ -137,13 +137,23 @@ def _report(title: str, targets: int, readings: dict[str, tuple[Reading, Reading
         mean = (last.rtt_sum - first.rtt_sum) / count if count else float("nan")
         cpu = last.cpu - first.cpu
         rows["requests per target per minute"].append(f"{sent / targets / elapsed * 60:.1f}")
-        rows["mean RTT (truth +)"].append(f"{mean * 1000:.2f} ms (+{(mean - truth[0]) * 1000:.2f})")
+        rows["mean RTT (truth +)"].append(f"{mean * 1000:.2f} ms ({(mean - truth[0]) * 1000:+.2f})")
         rows["loss"].append(f"{1 - count / sent:.1%}" if sent else "-")
         rows["RSS"].append(f"{last.rss / 2**20:.1f} MiB")
         rows["CPU per request"].append(f"{cpu / sent * 1000:.2f} ms" if sent else "-")
         rows["CPU share of one core"].append(f"{cpu / elapsed:.2%}")
     for label, values in rows.items():
         print(f"{label:28}" + "".join(f"{value:>20}" for value in values))
+    hm, sp = readings["home-monitor"][1], readings["smokeping_prober"][1]
+    first = readings["home-monitor"][0]
+    count = hm.rtt_count - first.rtt_count
+    offset = ((hm.rtt_sum - first.rtt_sum) / count - truth[0]) * 1000 if count else float("nan")
+    share = (hm.cpu - first.cpu) / (hm.at - first.at)
+    # issue 13's goals: RSS <= 2x smokeping_prober's (3 targets), <= 1 % of a core (20 targets),
+    # mean RTT within 0.5 ms of the truth
+    print(f"goals (home-monitor): RSS {hm.rss / sp.rss:.2f}x smokeping_prober's (<= 2 with 3 "
+          f"targets), {share:.2%} of a core (<= 1 % with 20), mean RTT {offset:+.2f} ms vs "
+          f"truth over {count:.0f} replies (within 0.5)")
 
 
 def main() -> int:

@@ -13,7 +13,12 @@ What icmplib leaves to us (see docs/latency.md, "icmplib"):
   discovery, errors, other pingers), and icmplib's `receive` keeps waiting on a packet it cannot
   parse;
 - the event loop: icmplib's `receive` blocks (with a timeout) and its `AsyncSocket` drops the
-  source address, so we wait for readability ourselves and then call `receive` once.
+  source address, so we wait for readability ourselves;
+- the receive time: icmplib reads with recvfrom and stamps a reply with time() afterwards, so
+  its RTT includes how long the process took to wake up (0.3-1 ms on a busy machine). We ask
+  the kernel for each packet's arrival time (SO_TIMESTAMPNS), read with recvmsg and hand the
+  bytes and that time to icmplib's own reply parser (`_parse_reply`, which `receive` calls);
+  if that socket option or the parser is missing, icmplib's `receive` and its time are used.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import random
 import select
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -42,6 +48,12 @@ RECEIVE_TIMEOUT = 0.01
 SOL_RAW = 255
 ICMP_FILTER = 1
 ICMP6_FILTER = 1
+
+# Linux (x86, arm): SO_TIMESTAMPNS; the control message SCM_TIMESTAMPNS has the same number and
+# carries a struct timespec of native longs. Python's socket module lacks both constants.
+SO_TIMESTAMPNS = 35
+TIMESPEC = struct.Struct("@ll")
+ANCILLARY_SIZE = socket.CMSG_SPACE(TIMESPEC.size)
 
 IcmpSocket: TypeAlias = ICMPv4Socket | ICMPv6Socket
 
@@ -88,7 +100,7 @@ class Reply:
     source: str  # canonical()
     identifier: int
     sequence: int
-    received: float  # time.time() right after recvfrom (icmplib's timestamp)
+    received: float  # time.time() scale: the kernel's arrival time, else icmplib's
 
 
 class EchoSocket:
@@ -101,6 +113,15 @@ class EchoSocket:
         self.fileno = self.icmp.sock.fileno()
         self._poll = select.poll()
         self._poll.register(self.fileno, select.POLLIN)
+        self.kernel_time = hasattr(self.icmp, "_parse_reply")
+        if self.kernel_time:
+            try:
+                self.icmp.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            except OSError:
+                self.kernel_time = False
+        if self.kernel_time:
+            # reads never wait (we only read a readable socket) and cost one syscall each
+            self.icmp.sock.setblocking(False)
 
     def readable(self) -> bool:
         """Is another packet waiting? (One poll(2), no waiting.)"""
@@ -119,16 +140,56 @@ class EchoSocket:
 
     def receive(self) -> Reply | None:
         """The next packet of a readable socket if it is an echo reply, else None."""
+        if self.kernel_time:
+            reply = self._receive_stamped()
+            return None if reply is _EMPTY else reply
         try:
             reply = self.icmp.receive(None, timeout=RECEIVE_TIMEOUT)
         except ICMPSocketError:  # nothing parseable in time, or a pending ICMP error report
             return None
+        return self._reply(reply)
+
+    def receive_all(self, limit: int) -> list[Reply]:
+        """Up to `limit` echo replies waiting on the socket (a wake-up costs more than a read)."""
+        replies = []
+        for _ in range(limit):
+            if self.kernel_time:
+                reply = self._receive_stamped()
+                if reply is _EMPTY:
+                    break
+            else:
+                reply = self.receive()
+            if reply is not None:
+                replies.append(reply)
+            if not self.kernel_time and not self.readable():
+                break
+        return replies
+
+    def _receive_stamped(self) -> Reply | None:
+        try:
+            packet, ancillary, _, source = self.icmp.sock.recvmsg(1024, ANCILLARY_SIZE)
+        except BlockingIOError:
+            return _EMPTY
+        except OSError:  # e.g. a pending ICMP error report
+            return None
+        received = None
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= TIMESPEC.size:
+                seconds, nanoseconds = TIMESPEC.unpack_from(data)
+                received = seconds + nanoseconds / 1e9
+        reply = self.icmp._parse_reply(packet, source[0], received or time.time())
+        return None if reply is None else self._reply(reply)
+
+    def _reply(self, reply: Any) -> Reply | None:
         if reply.type != ECHO_REPLY[self.family] or reply.code != 0:
             return None
         return Reply(canonical(reply.source), reply.id, reply.sequence, reply.time)
 
     def close(self) -> None:
         self.icmp.close()
+
+
+_EMPTY = Reply("", -1, -1, 0.0)  # receive_all's "nothing more to read"
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,14 @@ The image is built from the repo's Dockerfile with the classic builder and with 
 Debian-made stand-in for the python base image (no registry is reachable). The container runs
 with the `monitor` service's own settings as `docker compose config` reads them from
 docker-compose.yml, on a user-defined bridge network, with no DNS server reachable
-(`--dns 127.0.0.1`) and no forwarding: nothing leaves the machine.
+(`--dns 127.0.0.1`) and no forwarding: nothing leaves the machine. From a fresh clone with no
+secret file, compose starts the alerting chain (renderer, Alertmanager stand-in, Prometheus),
+and the documented phone set-up sends a test notification to a sink container.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
@@ -276,67 +279,176 @@ def test_compose_config_passes_on_a_fresh_clone_and_every_file_it_needs_is_there
 
 
 # No DNS query may leave the machine: Docker's embedded DNS forwards what it cannot answer
-# (loki, cadvisor, alertmanager are not started here) to this resolver, where nothing listens.
-# No host ports: the test talks to the containers' addresses.
+# (loki, cadvisor, ntfy are not started here) to this resolver, where nothing listens.
+# No host ports: the test talks to the containers' addresses. `phone-sink` stands in for the
+# phone app's server (ntfy): it keeps every JSON body POSTed to it and returns them on GET.
+PHONE_SINK = """\
+import http.server, json
+got = []
+class Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        got.append(json.loads(self.rfile.read(int(self.headers['Content-Length']))))
+        self.send_response(200)
+        self.end_headers()
+    def do_GET(self):
+        body = json.dumps(got).encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer(('', 8000), Sink).serve_forever()
+"""
 COMPOSE_TEST_OVERRIDE = """\
 services:
-  monitor: {dns: [127.0.0.1], ports: !reset []}
-  prometheus: {dns: [127.0.0.1], ports: !reset []}
-  alertmanager-config: {dns: [127.0.0.1]}
+  monitor: {{dns: [127.0.0.1], ports: !reset []}}
+  prometheus: {{dns: [127.0.0.1], ports: !reset []}}
+  alertmanager-config: {{dns: [127.0.0.1]}}
+  alertmanager: {{dns: [127.0.0.1], ports: !reset []}}
+  phone-sink: {{image: {base}, dns: [127.0.0.1], command: {command}}}
 """
+STACK = ("monitor", "prometheus", "alertmanager-config", "alertmanager", "phone-sink")
 
 
 @pytest.fixture(scope="module")
-def compose_files(fresh_clone: Path) -> tuple[str, str]:
-    (fresh_clone / "docker-compose.test.yml").write_text(COMPOSE_TEST_OVERRIDE)
+def compose_files(fresh_clone: Path, python_base: str) -> tuple[str, str]:
+    command = json.dumps(["python3", "-u", "-c", PHONE_SINK])  # JSON is YAML
+    (fresh_clone / "docker-compose.test.yml").write_text(
+        COMPOSE_TEST_OVERRIDE.format(base=python_base, command=command))
     return ("docker-compose.yml", "docker-compose.test.yml")
 
 
-def test_compose_up_and_prometheus_scrapes_the_monitor_by_service_name(
-        engine: de.DockerEngine, image: str, python_base: str, fresh_clone: Path,
-        compose_files: tuple[str, str]) -> None:
+class Stack:
+    """The compose project from the fresh clone, on this engine."""
+
+    def __init__(self, engine: de.DockerEngine, clone: Path, files: tuple[str, str],
+                 spec: dict[str, Any]) -> None:
+        self.engine, self.clone, self.files, self.spec = engine, clone, files, spec
+
+    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.engine.compose(self.clone, *args, files=self.files, check=check)
+
+    def up(self) -> float:
+        started = time.monotonic()
+        self.compose("up", "-d", "--no-build", "--pull", "never", *STACK)
+        return time.monotonic() - started
+
+    def container(self, service: str) -> str:
+        return self.compose("ps", "-aq", service).stdout.strip()
+
+    def address(self, service: str) -> str:
+        return container_ip(self.engine, self.container(service), f"{self.spec['name']}_default")
+
+    def get_json(self, service: str, port: int, path: str) -> Any:
+        status, body = http_get(f"http://{self.address(service)}:{port}{path}", 3.0)
+        assert status == 200, (path, status, body[:300])
+        return json.loads(body)
+
+    def wait_ready(self, service: str, port: int, timeout: float = 60) -> None:
+        """Until /-/ready answers 200; fails at once, with its log, if the service exited."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.engine.inspect(self.container(service))["State"]
+            if state["Restarting"] or not state["Running"]:
+                logs = self.compose("logs", "--no-log-prefix", service).stdout
+                raise AssertionError(f"{service} is not running:\n{logs[-3000:]}")
+            with contextlib.suppress(OSError):
+                if http_get(f"http://{self.address(service)}:{port}/-/ready", 2.0)[0] == 200:
+                    return
+            time.sleep(0.5)
+        raise TimeoutError(f"{service}'s /-/ready did not answer 200 within {timeout} s")
+
+    def rendered_receivers(self) -> dict[str, list[str]]:
+        """Alertmanager's loaded config: receiver -> its integrations."""
+        status = self.get_json("alertmanager", 9093, "/api/v2/status")
+        config = yaml.safe_load(status["config"]["original"])
+        return {r["name"]: sorted(k for k in r if k.endswith("_configs"))
+                for r in config["receivers"]}
+
+
+@pytest.fixture(scope="module")
+def stack(engine: de.DockerEngine, image: str, python_base: str, fresh_clone: Path,
+          compose_files: tuple[str, str]) -> Iterator[Stack]:
+    """`docker compose up` of the zero-step start's alerting chain: no secret file at all."""
     spec = repo_compose(engine, fresh_clone)
-    de.build_prometheus_standin(engine, spec["services"]["prometheus"]["image"], python_base)
+    with de.timed("Prometheus and Alertmanager stand-in images", engine.timings), \
+            ThreadPoolExecutor(max_workers=2) as pool:
+        builds = [pool.submit(de.build_prometheus_standin, engine,
+                              spec["services"]["prometheus"]["image"], python_base),
+                  pool.submit(de.build_alertmanager_standin, engine,
+                              spec["services"]["alertmanager"]["image"], python_base)]
+        for build in builds:
+            build.result()
     (fresh_clone / "config/home-monitor.yml").write_text(monitor_config("127.0.0.1"))
-    files = compose_files
+    assert not [p for p in (fresh_clone / "secrets").iterdir() if p.name != "README.md"]
+    running = Stack(engine, fresh_clone, compose_files, spec)
+    try:
+        de.log(f"compose up (monitor, prometheus, alertmanager-config, alertmanager): "
+               f"{running.up():.1f} s")
+        yield running
+    finally:
+        running.compose("down", "-v", "--timeout", "10", check=False)
+
+
+def test_compose_up_and_prometheus_scrapes_the_monitor_by_service_name(stack: Stack) -> None:
     started = time.monotonic()
-    engine.compose(fresh_clone, "up", "-d", "--no-deps", "--no-build", "--pull", "never",
-                   "monitor", "prometheus", files=files)
-    try:
-        project = spec["name"]
-        prometheus = engine.compose(fresh_clone, "ps", "-q", "prometheus",
-                                    files=files).stdout.strip()
-        address = container_ip(engine, prometheus, f"{project}_default")
-        query = urllib.parse.urlencode({"query": 'up{job="home-monitor"}'})
+    query = urllib.parse.urlencode({"query": 'up{job="home-monitor"}'})
 
-        def scraped_up() -> list[dict[str, Any]]:
-            status, body = http_get(f"http://{address}:9090/api/v1/query?{query}", 3.0)
-            result = json.loads(body)["data"]["result"] if status == 200 else []
-            return [r for r in result if r["value"][1] == "1"]
-        up = wait_until(scraped_up, 120, interval=1, what="up{job=home-monitor} == 1")
-        de.log(f"compose up to the first successful scrape: {time.monotonic() - started:.1f} s")
-        assert up[0]["metric"]["instance"] == "monitor:10132"
-    finally:
-        engine.compose(fresh_clone, "down", "-v", "--timeout", "10", files=files, check=False)
+    def scraped_up() -> list[dict[str, Any]]:
+        result = stack.get_json("prometheus", 9090, f"/api/v1/query?{query}")["data"]["result"]
+        return [r for r in result if r["value"][1] == "1"]
+    up = wait_until(scraped_up, 120, interval=1, what="up{job=home-monitor} == 1")
+    de.log(f"then to the first successful scrape: {time.monotonic() - started:.1f} s")
+    assert up[0]["metric"]["instance"] == "monitor:10132"
 
 
-def test_compose_renders_alertmanager_config_in_the_image_with_no_secret_file(
-        engine: de.DockerEngine, image: str, fresh_clone: Path,
-        compose_files: tuple[str, str]) -> None:
-    """The zero-step start's one-shot renderer runs in this image with its compose hardening."""
-    spec = repo_compose(engine, fresh_clone)
-    service = spec["services"]["alertmanager-config"]
-    assert service["image"] == image
-    volume = next(mount["source"] for mount in service["volumes"] if mount["type"] == "volume")
-    try:
-        result = engine.compose(fresh_clone, "run", "--rm", "--no-deps", "alertmanager-config",
-                                files=compose_files)
-        de.log(f"alertmanager-config: {result.stdout.strip()[-300:]}")
-        rendered = engine.docker("run", "--rm", "--network", "none", "--entrypoint", "cat",
-                                 "-v", f"{spec['name']}_{volume}:/rendered:ro", image,
-                                 "/rendered/alertmanager.yml").stdout
-        config = yaml.safe_load(rendered)
-        assert config["route"]["receiver"]
-        assert {receiver["name"] for receiver in config["receivers"]}
-    finally:
-        engine.compose(fresh_clone, "down", "-v", files=compose_files, check=False)
+def test_the_one_shot_renders_alertmanager_config_with_no_secret_file(
+        engine: de.DockerEngine, image: str, stack: Stack) -> None:
+    """The zero-step start's renderer ran in this image, with its compose hardening, exited 0,
+    and Alertmanager (Debian's 0.25) started on what it wrote: every receiver off."""
+    assert stack.spec["services"]["alertmanager-config"]["image"] == image
+    state = engine.inspect(stack.container("alertmanager-config"))["State"]
+    output = stack.compose("logs", "--no-log-prefix", "alertmanager-config").stdout
+    de.log(f"alertmanager-config: {' | '.join(output.strip().splitlines()[-3:])}")
+    assert (state["Status"], state["ExitCode"]) == ("exited", 0), output
+    assert "wrote /rendered/alertmanager.yml" in output
+    stack.wait_ready("alertmanager", 9093)
+    receivers = stack.rendered_receivers()
+    assert "phone" in receivers
+    assert not any(receivers.values()), f"a receiver is on with no secret file: {receivers}"
+
+
+def test_prometheus_sends_to_the_alertmanager_service(stack: Stack) -> None:
+    def active() -> list[str]:
+        data = stack.get_json("prometheus", 9090, "/api/v1/alertmanagers")["data"]
+        return [am["url"] for am in data["activeAlertmanagers"]]
+    urls = wait_until(active, 60, interval=1, what="an active Alertmanager in Prometheus")
+    assert urls == ["http://alertmanager:9093/api/v2/alerts"]
+
+
+def test_phone_set_up_is_one_file_and_up_then_the_test_notification_arrives(
+        stack: Stack) -> None:
+    """secrets/README.md's steps as written: the secret file, `docker compose up -d`,
+    `docker compose exec monitor home-monitor test-notification`."""
+    secret = stack.clone / "secrets/ntfy_url"
+    secret.write_text("http://phone-sink:8000/phone?template=alertmanager\n")
+    secret.chmod(0o600)
+    started = time.monotonic()
+    seconds = stack.up()
+    de.log(f"compose up again after writing secrets/ntfy_url: {seconds:.1f} s")
+    output = stack.compose("logs", "--no-log-prefix", "alertmanager-config").stdout
+    assert "receiver phone: webhook" in output, output
+    assert "reloaded (200)" in output, output  # the running Alertmanager reloaded
+    assert stack.rendered_receivers()["phone-once"] == ["webhook_configs"]
+    assert "phone-sink" not in output, "a secret's value went to the log"
+
+    sent = stack.compose("exec", "monitor", "home-monitor", "test-notification")
+    de.log(f"test-notification: {sent.stdout.strip()}")
+
+    def arrived() -> list[dict[str, Any]]:
+        bodies = stack.get_json("phone-sink", 8000, "/")
+        return [b for b in bodies if b.get("commonLabels", {}).get("alertname")
+                == "TestNotification" and b.get("status") == "firing"]
+    notes = wait_until(arrived, 90, interval=1, what="TestNotification at the phone sink")
+    de.log(f"secret file to test notification at the sink: {time.monotonic() - started:.1f} s")
+    assert len(notes) == 1
+    assert notes[0]["receiver"] == "phone-once"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 
 import pytest
 
-from monitor.icmp_echo import EchoSocket, Reply, canonical, echo_round
+from monitor.icmp_echo import EchoSocket, Reply, canonical, echo_round, family_of
 from monitor.jobs.latency.prober import Prober, ProbeTarget, Slot
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
@@ -48,6 +49,41 @@ def test_raw_socket_filter_lets_only_echo_replies_through():
     assert reply is not None
     assert (reply.source, reply.identifier, reply.sequence) == ("127.0.0.1", identifier, 7)
     assert 0 <= reply.received - sent_at < 0.5
+
+
+@needs_root
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_a_reply_read_late_keeps_the_kernels_arrival_time(address):
+    """The RTT ends when the reply arrived, not when the reader got round to it (the prober
+    reads on its own wake-ups)."""
+    echo = EchoSocket(family_of(address), privileged=True)
+    try:
+        assert echo.kernel_time, "SO_TIMESTAMPNS and icmplib's parser are available"
+        sent_at, identifier = echo.send(address, 4243, 9, b"x" * 56)
+        time.sleep(0.3)
+        read_at = time.time()
+        replies = echo.receive_all(16)
+    finally:
+        echo.close()
+    ours = [reply for reply in replies if (reply.identifier, reply.sequence) == (identifier, 9)]
+    assert len(ours) == 1
+    assert 0 <= ours[0].received - sent_at < 0.15 < read_at - sent_at
+
+
+@needs_root
+def test_without_kernel_times_icmplibs_receive_and_time_are_used():
+    """The fallback for a kernel or icmplib without SO_TIMESTAMPNS/_parse_reply."""
+    echo = EchoSocket(socket.AF_INET, privileged=True)
+    try:
+        echo.kernel_time = False
+        sent_at, identifier = echo.send("127.0.0.1", 4244, 11, b"x" * 56)
+        time.sleep(0.3)
+        replies = echo.receive_all(16)
+    finally:
+        echo.close()
+    ours = [reply for reply in replies if (reply.identifier, reply.sequence) == (identifier, 11)]
+    assert len(ours) == 1
+    assert ours[0].received - sent_at >= 0.3  # icmplib stamps when it reads
 
 
 def _prober(targets: list[ProbeTarget], down: list[bool]) -> tuple[Prober, list]:

@@ -108,7 +108,7 @@ class DockerEngine:
         result = subprocess.run([str(self.compose_binary), "--project-directory",
                                  str(project_dir), *file_args, *args],
                                 cwd=project_dir, env=self.env, capture_output=True, text=True,
-                                timeout=timeout)
+                                timeout=timeout, stdin=subprocess.DEVNULL)
         if check and result.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} failed "
                                  f"({result.returncode}):\n{result.stdout[-3000:]}\n"
@@ -310,26 +310,54 @@ def import_python_standin(engine: DockerEngine) -> str:
     return PYTHON_STANDIN
 
 
-PROMETHEUS_DOCKERFILE = """\
+# A Debian binary on the python stand-in base, laid out like the official image (user nobody,
+# its data directory, entrypoint and default flags), tagged as the compose file's image.
+STANDIN_DOCKERFILE = """\
 FROM {base}
-COPY prometheus /bin/prometheus
-RUN install -d -o nobody -g nogroup /prometheus /etc/prometheus
+COPY binary /bin/{name}
+{copy_files}RUN install -d -o nobody -g nogroup {data} {config}
 USER nobody
-WORKDIR /prometheus
-EXPOSE 9090
-ENTRYPOINT ["/bin/prometheus"]
-CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+WORKDIR {data}
+EXPOSE {port}
+ENTRYPOINT ["/bin/{name}"]
+CMD {cmd}
 """
+
+
+def _build_debian_binary_standin(engine: DockerEngine, tag: str, base: str, command: str,
+                                 name: str, data: str, config: str, port: int,
+                                 cmd: list[str], files: Path | None = None) -> None:
+    """`files`: a directory of the package's data, copied to the same path in the image."""
+    binary = shutil.which(command)
+    assert binary, f"Debian's {command} is not installed (make system-deps)"
+    with tempfile.TemporaryDirectory(prefix=f"{name}-image-") as context:
+        shutil.copy(binary, Path(context) / "binary")
+        copy_files = ""
+        if files is not None:
+            shutil.copytree(files, Path(context) / "files")
+            copy_files = f"COPY files {files}\n"
+        (Path(context) / "Dockerfile").write_text(STANDIN_DOCKERFILE.format(
+            base=base, name=name, data=data, config=config, port=port, cmd=json.dumps(cmd),
+            copy_files=copy_files))
+        engine.build(tag, Path(context), buildkit=False, build_args={})
 
 
 def build_prometheus_standin(engine: DockerEngine, tag: str, base: str) -> None:
     """Tagged as the compose file's Prometheus image, made from Debian's prometheus binary."""
-    binary = shutil.which("prometheus")
-    assert binary, "Debian's prometheus package is not installed (make system-deps)"
-    with tempfile.TemporaryDirectory(prefix="prometheus-image-") as context:
-        shutil.copy(binary, Path(context) / "prometheus")
-        (Path(context) / "Dockerfile").write_text(PROMETHEUS_DOCKERFILE.format(base=base))
-        engine.build(tag, Path(context), buildkit=False, build_args={})
+    _build_debian_binary_standin(
+        engine, tag, base, "prometheus", "prometheus", "/prometheus", "/etc/prometheus", 9090,
+        ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"])
+
+
+def build_alertmanager_standin(engine: DockerEngine, tag: str, base: str) -> None:
+    """Tagged as the compose file's Alertmanager image, from Debian's prometheus-alertmanager
+    (0.25: older than the pinned image; the rendered config inlines secrets, which it reads).
+    Debian's build reads its default templates from /usr/share (not compiled in)."""
+    _build_debian_binary_standin(
+        engine, tag, base, "prometheus-alertmanager", "alertmanager", "/alertmanager",
+        "/etc/alertmanager", 9093,
+        ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"],
+        files=Path("/usr/share/prometheus/alertmanager"))
 
 
 def added_layers(engine: DockerEngine, image: str, base: str) -> list[tuple[str, int]]:

@@ -13,7 +13,9 @@ record's "silences" holds each [start, end] as Unix seconds), SIGUSR2 drops the 
 to each address.
 The responder writes `out.json.ready` once it listens and, on SIGTERM/SIGINT, `out.json`: per
 address, one entry per request in arrival order with the ICMP id and sequence, whether it was
-dropped and the delay it actually applied (measured by itself, in seconds). Tests compare
+dropped and the delay it actually applied (measured by itself, in seconds, from the kernel's
+arrival time of the request, SO_TIMESTAMPNS, so that its own wake-up is part of the delay and
+not of the network in between, to the reply's sendto). Tests compare
 what the job reports with this ground truth, not with the configured figures.
 """
 
@@ -34,6 +36,8 @@ from typing import Any
 
 ECHO_REQUEST, ECHO_REPLY = 8, 0
 ECHO6_REQUEST, ECHO6_REPLY = 128, 129
+SO_TIMESTAMPNS = 35  # Linux; the control message has the same number (struct timespec)
+TIMESPEC = struct.Struct("@ll")
 
 
 @dataclass
@@ -88,6 +92,7 @@ class Responder:
                                  socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
             sock.bind((profile.address, 0))  # receives only what is sent to this address
             sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             self.sockets[sock] = profile
         self._due: list[tuple[float, int, socket.socket, bytes, str, dict[str, Any], float]] = []
         self._counter = 0
@@ -122,10 +127,14 @@ class Responder:
         profile = self.sockets[sock]
         while True:
             try:
-                packet, address = sock.recvfrom(65535)
+                packet, ancillary, _, address = sock.recvmsg(65535, socket.CMSG_SPACE(16))
             except BlockingIOError:
                 return
             received = time.perf_counter()
+            for level, kind, data in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    seconds, nanoseconds = TIMESPEC.unpack_from(data)
+                    received -= max(0.0, time.time() - seconds - nanoseconds / 1e9)
             source = address[0]
             v6 = sock.family == socket.AF_INET6
             icmp = packet if v6 else packet[(packet[0] & 0x0F) * 4:]  # raw v6: no IP header

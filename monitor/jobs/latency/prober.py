@@ -6,8 +6,10 @@ a few go out together), whether earlier requests were answered or not; a request
 reply came within `timeout`. Each decided request (answered or lost) goes to `on_probe` and
 into the target's window, which the job takes every run; each decided slot (did any internet
 target answer it?) goes to `on_slot`, in slot order, except that an answered slot is reported
-at once while the internet is down (`down()` returns True), so an outage ends at its first
-reply, not `timeout` later.
+as soon as it is read while the internet is down (`down()` returns True), so an outage ends
+at its first reply, not `timeout` later. Replies carry the kernel's arrival time
+(monitor/icmp_echo.py), so the thread reads them on its send and deadline wake-ups, at most
+READ_EVERY later, instead of waking up for each (without kernel times: for each).
 
 Names are looked up in the background (every `resolve_every` seconds, each look-up limited to
 `timeout`); a target is probed from its first address on, and a name that does not resolve
@@ -37,6 +39,11 @@ log = logging.getLogger("monitor.jobs.latency.prober")
 
 DRAIN = 32  # packets read per wake-up at most
 MIN_STEP = 0.1  # seconds between two send wake-ups at least
+# sockets with the kernel's receive times are read on the send and deadline wake-ups (and at
+# least this often while requests are out) instead of waking up for every reply: a late read
+# no longer changes the RTT, and a wake-up costs more than the read
+READ_EVERY = 0.25
+LAZY_DRAIN = 1024
 
 SlotCallback = Callable[[int, float, float | None], None]  # (slot, sent at, first reply at)
 ProbeCallback = Callable[[str, float | None], None]  # (label, RTT or None)
@@ -187,24 +194,24 @@ class Prober:
                     turn = (int((now - start) / self.interval) + 1) * count
                     next_send = due(turn)
                     self._complete(slot)
+            for echo in self.sockets.values():
+                if echo.kernel_time:  # before _expire: a reply in the buffer is not lost
+                    for reply in echo.receive_all(LAZY_DRAIN):
+                        self._match(echo, reply)
             self._expire(now)
             wake = next_send
             while self.deadlines and self.deadlines[0][1] not in self.pending:
                 self.deadlines.popleft()  # answered: no need to wake up for its deadline
             if self.deadlines:
-                wake = min(wake, self.deadlines[0][0])
+                wake = min(wake, self.deadlines[0][0], time.monotonic() + READ_EVERY)
             for key, _ in self.selector.select(max(0.0, wake - time.monotonic())):
                 if key.data is None:
                     with contextlib.suppress(OSError):
                         self._wake_r.recv(64)
                     continue
-                echo: EchoSocket = key.data
-                for _ in range(DRAIN):  # a wake-up costs more than a look: read what is there
-                    reply = echo.receive()
-                    if reply is not None:
-                        self._match(echo, reply)
-                    if not echo.readable():
-                        break
+                ready: EchoSocket = key.data
+                for reply in ready.receive_all(DRAIN):
+                    self._match(ready, reply)
 
     def _socket(self, family: int) -> EchoSocket:
         echo = self.sockets.get(family)
@@ -217,7 +224,8 @@ class Prober:
                 self.socket_errors[family] = describe(exc)
                 raise OSError(self.socket_errors[family]) from None
             self.sockets[family] = echo
-            self.selector.register(echo.fileno, selectors.EVENT_READ, echo)
+            if not echo.kernel_time:  # else read on the loop's own wake-ups
+                self.selector.register(echo.fileno, selectors.EVENT_READ, echo)
         return echo
 
     def _send(self, slot: int, index: int) -> None:
