@@ -208,8 +208,8 @@ class Multisite:
                                   "--port", str(SINK_PORTS[store]), "--out", str(sink)],
                        f"sink-{store}.log")
             am_dir = self.home / f"alertmanager-{store}"
-            am_config = write_alertmanager_copy(
-                am_dir, phone_url=f"http://127.0.0.1:{SINK_PORTS[store]}/phone")
+            am_config = write_alertmanager_copy(  # the phone app (ntfy) is the sink
+                am_dir, {"ntfy_url": f"http://127.0.0.1:{SINK_PORTS[store]}/phone"})
             self.popen(self.hub, ["prometheus-alertmanager", f"--config.file={am_config}",
                                   f"--storage.path={am_dir / 'data'}",
                                   f"--web.listen-address=127.0.0.1:{AM_PORTS[store]}",
