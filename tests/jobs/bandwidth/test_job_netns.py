@@ -172,5 +172,7 @@ def test_iperf3_reference_is_itself_shaped(tmp_path: Path):
     """Guards the ground truth: iperf3 sees the tbf rate, so the comparisons above mean it."""
     with NetnsPair("bwi") as pair:
         pair.shape("b", 40)
-        down = iperf3_mbps(pair, download=True, seconds=2)
-    assert 34 < down < 41
+        down = iperf3_mbps(pair, download=True, seconds=4)
+    # above the rate only by what tbf's 50 ms queue (250 kB) and burst carry over from iperf3's
+    # omitted first second: ~0.6 Mbit/s over 4 s (seen: 41.7 over a 2 s run)
+    assert 34 < down < 42
