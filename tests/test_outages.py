@@ -13,6 +13,7 @@ from monitor.config import LatencyConfig, PingTarget
 from monitor.jobs.latency.job import LatencyJob
 from monitor.metrics import LatencyMetrics
 from monitor.outages import METRIC, RecentOutages, RecentOutagesCollector, local_iso
+from tests.support.clock import Clock
 
 
 @pytest.fixture
@@ -23,14 +24,6 @@ def berlin(monkeypatch):
     yield
     monkeypatch.undo()
     time.tzset()
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_recent_is_newest_first_and_forgets_after_keep_seconds():

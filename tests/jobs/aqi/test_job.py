@@ -4,7 +4,6 @@ running mean over a simulated day (with a restart in the middle)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,23 +13,10 @@ from monitor.config import AqiConfig, AreaConfig
 from monitor.jobs.aqi.job import AqiJob
 from monitor.jobs.base import JobSkipped
 from monitor.metrics import Metrics
-from tests.support.aqi_server import AqiServer, Reply, aqi_server, record, sensor_path
+from tests.support.aqi_server import AqiServer, Reply, record, sensor_path
+from tests.support.clock import Clock
 
 T0 = 1_750_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def server() -> Iterator[AqiServer]:
-    with aqi_server() as srv:
-        yield srv
 
 
 def make_job(server: AqiServer, tmp_path: Path, clock: Clock, **config: object

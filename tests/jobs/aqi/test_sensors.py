@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,31 +17,17 @@ from monitor.metrics import Metrics
 from tests.support.aqi_server import (
     AqiServer,
     Reply,
-    aqi_server,
     area_path,
     firmware_data_json,
     record,
 )
+from tests.support.clock import Clock
 
 T0 = 1_750_000_000.0
 PM = "homemon_air_pm_micrograms_per_cubic_meter"
 INDEX = "homemon_air_quality_index"
 REJECTED = "homemon_air_readings_rejected_total"
 INFO = "homemon_air_sensor_info"
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def server() -> Iterator[AqiServer]:
-    with aqi_server() as srv:
-        yield srv
 
 
 def npm_device(pm10: str) -> Reply:
