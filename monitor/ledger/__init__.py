@@ -1,0 +1,17 @@
+"""The ledger: what the daemon learns, kept in SQLite across restarts (see docs/ledger.md)."""
+
+from monitor.ledger.records import (
+    MONITOR_OFF,
+    AqiHour,
+    DaemonEvent,
+    LatencyMinute,
+    LedgerStats,
+    MonitorOff,
+    OutageRow,
+    SpeedTestRow,
+)
+from monitor.ledger.store import Ledger, MonthRows, Reader, Retention, Series24h
+
+__all__ = ["MONITOR_OFF", "AqiHour", "DaemonEvent", "LatencyMinute", "Ledger", "LedgerStats",
+           "MonitorOff", "MonthRows", "OutageRow", "Reader", "Retention", "Series24h",
+           "SpeedTestRow"]

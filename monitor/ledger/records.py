@@ -1,0 +1,90 @@
+"""What goes into the ledger and comes out of it: plain dataclasses, epoch seconds (UTC)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MONITOR_OFF = "monitor_off"  # an outage cause: no data because the daemon was not running
+
+
+@dataclass(frozen=True)
+class OutageRow:
+    start: float
+    end: float | None  # None: still going on (not written by the daemon today)
+    cause: str | None = None  # None: not known; "monitor_off": the daemon was not running
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+
+@dataclass(frozen=True)
+class SpeedTestRow:
+    """One bandwidth (speedtest/http backend) or iperf test; a direction not measured is None."""
+
+    at: float  # when the test finished
+    kind: str  # "bandwidth" or "iperf"
+    backend: str  # "speedtest", "http", "iperf3"
+    server: str
+    download_bps: float | None = None
+    upload_bps: float | None = None
+    latency_seconds: float | None = None
+    bytes_used: int = 0  # both directions, also for a failed test
+    ok: bool = True
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LatencyMinute:
+    """One target's probes within one minute (minute = its start, a multiple of 60)."""
+
+    minute: int
+    target: str
+    sent: int
+    received: int
+    rtt_mean: float | None  # seconds; None when no reply came back
+    rtt_p95: float | None
+    jitter: float | None  # mean absolute difference of consecutive RTTs (RFC 3550's idea)
+
+    @property
+    def loss(self) -> float:
+        return 0.0 if self.sent == 0 else 1 - self.received / self.sent
+
+
+@dataclass(frozen=True)
+class AqiHour:
+    hour: int  # its start, a multiple of 3600
+    sensor: str
+    pm25: float | None
+    pm10: float | None
+    samples: int
+
+
+@dataclass(frozen=True)
+class DaemonEvent:
+    at: float
+    kind: str  # "start" or "stop"
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class MonitorOff:
+    """The gap between the ledger's last sign of life and this start."""
+
+    last_seen: float
+    restarted_at: float
+    clean_stop: bool  # the previous run wrote its stop (SIGTERM), not a kill or power cut
+
+    @property
+    def seconds(self) -> float:
+        return self.restarted_at - self.last_seen
+
+
+@dataclass
+class LedgerStats:
+    rows_written: int = 0
+    rows_dropped: int = 0  # the memory buffer was full while the database could not be written
+    write_errors: int = 0
+    buffered: int = 0
+    databases_moved_aside: int = 0
+    last_error: str | None = None

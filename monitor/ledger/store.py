@@ -1,0 +1,430 @@
+"""The ledger: an embedded SQLite database in state_dir holding what the daemon learns.
+
+One writer: rows wait in a bounded memory buffer and a background thread writes them in one
+transaction every `write_interval` (WAL, synchronous=NORMAL: no fsync per commit, so an SD card
+sees a few small appends a minute). Every write also refreshes the last sign of life, so at the
+next start the gap since then is known (a kill -9 or a power cut loses at most one interval).
+
+A database that cannot be written (read-only directory, full disk) is counted and logged while
+the rows stay in memory (up to `max_buffered_rows`, then the oldest are dropped and counted); a
+corrupt one is moved aside with one log line and a fresh one started. Nothing here raises into
+the daemon's measuring.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monitor.ledger.latency import MinuteAccumulator
+from monitor.ledger.records import (
+    MONITOR_OFF,
+    AqiHour,
+    DaemonEvent,
+    LatencyMinute,
+    LedgerStats,
+    MonitorOff,
+    OutageRow,
+    SpeedTestRow,
+)
+from monitor.ledger.schema import MIGRATIONS, SchemaTooNew, migrate
+from monitor.logs import event
+
+log = logging.getLogger("monitor.ledger")
+
+DAY = 86400.0
+PAGE_SIZE = 1024  # a commit rewrites whole pages: small pages, fewer bytes per minute
+PRUNE_EVERY = 3600.0
+ERROR_LOG_EVERY = 600.0  # while writes keep failing, one log line per this many seconds
+
+_INSERT = {
+    "outage": "INSERT INTO outages (start, end, cause) VALUES (?, ?, ?)",
+    "speed": "INSERT INTO speed_tests (at, kind, backend, server, download_bps, upload_bps, "
+             "latency_seconds, bytes_used, ok, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "latency": "INSERT OR REPLACE INTO latency_minutes (minute, target, sent, received, "
+               "rtt_mean, rtt_p95, jitter) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "aqi": "INSERT OR REPLACE INTO aqi_hours (hour, sensor, pm25, pm10, samples) "
+           "VALUES (?, ?, ?, ?, ?)",
+    "daemon": "INSERT INTO daemon_events (at, kind, version) VALUES (?, ?, ?)",
+}
+
+
+@dataclass(frozen=True)
+class Retention:
+    events: float = 400 * DAY
+    latency_minutes: float = 40 * DAY
+    aqi_hours: float = 400 * DAY
+
+
+@dataclass
+class MonthRows:
+    """Everything the report reads for [start, end): outages overlapping it, the rest inside."""
+
+    start: float
+    end: float
+    outages: list[OutageRow] = field(default_factory=list)
+    speed_tests: list[SpeedTestRow] = field(default_factory=list)
+    latency: list[LatencyMinute] = field(default_factory=list)
+    aqi: list[AqiHour] = field(default_factory=list)
+    daemon_events: list[DaemonEvent] = field(default_factory=list)
+
+
+@dataclass
+class Series24h:
+    since: float
+    latency: list[LatencyMinute]
+    speed_tests: list[SpeedTestRow]
+    outages: list[OutageRow]
+    aqi: list[AqiHour]
+
+
+def _is_corrupt(exc: sqlite3.Error | SchemaTooNew) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or isinstance(
+        exc, SchemaTooNew)
+
+
+def connect(path: Path, migrations: Sequence[str] = MIGRATIONS) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate; raises sqlite3.Error, OSError or SchemaTooNew."""
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                 timeout=5.0)
+    try:
+        connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only before the first table
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA journal_size_limit = 1048576")
+        migrate(connection, migrations)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+class Reader:
+    """Reads the ledger file; usable without a writer (the `report` and `backup` commands)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if not self.path.exists():
+            return []
+        try:
+            connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                         timeout=5.0)
+        except sqlite3.Error:
+            return []
+        try:
+            return connection.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            event(log, logging.WARNING, "ledger: read failed", path=str(self.path),
+                  error=str(exc))
+            return []
+        finally:
+            connection.close()
+
+    def outages(self, since: float, until: float) -> list[OutageRow]:
+        """Outages overlapping [since, until), oldest first; one still going on counts."""
+        rows = self._query("SELECT start, end, cause FROM outages WHERE start < ? AND "
+                           "(end IS NULL OR end > ?) ORDER BY start", (until, since))
+        return [OutageRow(*row) for row in rows]
+
+    def speed_tests(self, since: float, until: float) -> list[SpeedTestRow]:
+        rows = self._query(
+            "SELECT at, kind, backend, server, download_bps, upload_bps, latency_seconds, "
+            "bytes_used, ok, error FROM speed_tests WHERE at >= ? AND at < ? ORDER BY at",
+            (since, until))
+        return [SpeedTestRow(at=row[0], kind=row[1], backend=row[2], server=row[3],
+                             download_bps=row[4], upload_bps=row[5], latency_seconds=row[6],
+                             bytes_used=row[7], ok=bool(row[8]), error=row[9]) for row in rows]
+
+    def latency_minutes(self, since: float, until: float) -> list[LatencyMinute]:
+        rows = self._query(
+            "SELECT minute, target, sent, received, rtt_mean, rtt_p95, jitter FROM "
+            "latency_minutes WHERE minute >= ? AND minute < ? ORDER BY minute, target",
+            (since, until))
+        return [LatencyMinute(*row) for row in rows]
+
+    def aqi_hours(self, since: float, until: float) -> list[AqiHour]:
+        rows = self._query("SELECT hour, sensor, pm25, pm10, samples FROM aqi_hours WHERE "
+                           "hour >= ? AND hour < ? ORDER BY hour, sensor", (since, until))
+        return [AqiHour(*row) for row in rows]
+
+    def daemon_events(self, since: float, until: float) -> list[DaemonEvent]:
+        rows = self._query("SELECT at, kind, version FROM daemon_events WHERE at >= ? AND "
+                           "at < ? ORDER BY at", (since, until))
+        return [DaemonEvent(*row) for row in rows]
+
+    def last_seen(self) -> float | None:
+        rows = self._query("SELECT last_seen FROM life WHERE id = 1")
+        return float(rows[0][0]) if rows else None
+
+    def series_24h(self, now: float) -> Series24h:
+        """The status page's history: the last 24 h of every kind."""
+        since = now - DAY
+        return Series24h(since, self.latency_minutes(since, now + 60),
+                         self.speed_tests(since, now + 1), self.outages(since, now + 1),
+                         self.aqi_hours(since - 3600, now + 1))
+
+    def outage_list(self, since: float, until: float) -> list[OutageRow]:
+        """Newest first, as the page lists them."""
+        return sorted(self.outages(since, until), key=lambda o: o.start, reverse=True)
+
+    def month_rows(self, start: float, end: float) -> MonthRows:
+        return MonthRows(start, end, self.outages(start, end), self.speed_tests(start, end),
+                         self.latency_minutes(start, end), self.aqi_hours(start, end),
+                         self.daemon_events(start, end))
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy with SQLite's online backup API (the daemon may keep writing)."""
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no ledger here")
+        source = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                 timeout=10.0)
+        destination = sqlite3.connect(target)
+        try:
+            source.backup(destination)
+            # a single file, openable without its -wal: switch the copy to a rollback journal
+            destination.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            destination.close()
+            source.close()
+
+
+class Ledger(Reader):
+    """The daemon's ledger: `open()` at start, `record_*()` from any thread, `close()` at stop."""
+
+    def __init__(self, path: Path, *, write_interval: float = 30.0,
+                 retention: Retention | None = None, max_buffered_rows: int = 200_000,
+                 version: str = "", clock: Callable[[], float] = time.time,
+                 migrations: Sequence[str] = MIGRATIONS) -> None:
+        super().__init__(path)
+        self.write_interval = write_interval
+        self.retention = retention or Retention()
+        self.max_buffered_rows = max_buffered_rows
+        self.version = version
+        self.clock = clock
+        self.migrations = migrations
+        self.stats = LedgerStats()
+        self._lock = threading.Lock()  # the buffer and the accumulator
+        self._write_lock = threading.Lock()  # one writer at a time: the thread, flush, close
+        self._pending: deque[tuple[str, tuple[Any, ...]]] = deque()
+        self._minutes = MinuteAccumulator()
+        self._connection: sqlite3.Connection | None = None
+        self._monitor_off: MonitorOff | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_prune = -float("inf")
+        self._failing_since: float | None = None
+        self._last_error_log = -float("inf")
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def open(self, start_thread: bool = True) -> MonitorOff | None:
+        """Connect, note the gap since the last sign of life as a monitor_off outage, record
+        the start. Returns that gap (None on a first start or a database just started fresh)."""
+        now = self.clock()
+        self._connection = self._connect()
+        if self._connection is not None:
+            self._monitor_off = self._gap(self._connection, now)
+        if self._monitor_off is not None:
+            self.record_outage(OutageRow(self._monitor_off.last_seen, now, MONITOR_OFF))
+        self._add("daemon", (now, "start", self.version))
+        self.flush()
+        if start_thread:
+            self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+            self._thread.start()
+        return self._monitor_off
+
+    def monitor_off(self) -> MonitorOff | None:
+        """The gap found at this start, for the daemon to report when it is long enough."""
+        return self._monitor_off
+
+    def close(self) -> None:
+        """Record the stop and write everything still in memory (called on SIGTERM)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        now = self.clock()
+        self._add("daemon", (now, "stop", self.version))
+        self.flush(final_minutes=True)
+        with self._write_lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.write_interval):
+            self.flush()
+
+    # --- recording (any thread, never blocks on the disk) -------------------------------------
+
+    def record_outage(self, row: OutageRow) -> None:
+        self._add("outage", (row.start, row.end, row.cause))
+
+    def record_speed_test(self, row: SpeedTestRow) -> None:
+        self._add("speed", (row.at, row.kind, row.backend, row.server, row.download_bps,
+                            row.upload_bps, row.latency_seconds, row.bytes_used, int(row.ok),
+                            row.error))
+
+    def record_probe(self, target: str, at: float, rtt_seconds: float | None) -> None:
+        """One echo request: its RTT, or None when no reply came back in time."""
+        with self._lock:
+            self._minutes.add(target, at, rtt_seconds)
+
+    def record_latency_minute(self, row: LatencyMinute) -> None:
+        """An already summarised minute (tests, imports); probes go through record_probe."""
+        self._add("latency", _latency_args(row))
+
+    def record_aqi_hour(self, row: AqiHour) -> None:
+        self._add("aqi", (row.hour, row.sensor, row.pm25, row.pm10, row.samples))
+
+    def _add(self, kind: str, args: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._pending.append((kind, args))
+            self._bound()
+
+    def _bound(self) -> None:
+        while len(self._pending) > self.max_buffered_rows:
+            self._pending.popleft()
+            self.stats.rows_dropped += 1
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def flush(self, final_minutes: bool = False) -> bool:
+        """Write what is buffered now; False when it stays buffered (the reason is logged)."""
+        with self._write_lock:
+            now = self.clock()
+            with self._lock:
+                batch = list(self._pending)
+                self._pending.clear()
+                latency = [("latency", _latency_args(row)) for row in self._minutes.rows()]
+                # minutes over for a write interval get no more probes: this is their last row
+                self._minutes.close(float("inf") if final_minutes else now - self.write_interval)
+            if self._connection is None:
+                self._connection = self._connect()
+            ok = self._connection is not None and self._write(batch + latency, now)
+            with self._lock:
+                if not ok:
+                    self._pending.extendleft(reversed(batch + latency))
+                    self._bound()
+                self.stats.buffered = len(self._pending)
+            return ok
+
+    def _write(self, rows: list[tuple[str, tuple[Any, ...]]], now: float) -> bool:
+        assert self._connection is not None
+        connection = self._connection
+        try:
+            connection.execute("BEGIN")
+            try:
+                for kind in _INSERT:
+                    args = [row for row_kind, row in rows if row_kind == kind]
+                    if args:
+                        connection.executemany(_INSERT[kind], args)
+                connection.execute("INSERT INTO life (id, last_seen) VALUES (1, ?) ON CONFLICT "
+                                   "(id) DO UPDATE SET last_seen = excluded.last_seen "
+                                   "WHERE excluded.last_seen > life.last_seen", (now,))
+                if now - self._last_prune >= PRUNE_EVERY:
+                    self._prune(connection, now)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc, now)
+            return False
+        self.stats.rows_written += len(rows)
+        if self._failing_since is not None:
+            event(log, logging.INFO, "ledger: writing again", path=str(self.path),
+                  failed_for_seconds=round(now - self._failing_since))
+            self._failing_since = None
+        return True
+
+    def _prune(self, connection: sqlite3.Connection, now: float) -> None:
+        events = now - self.retention.events
+        connection.execute("DELETE FROM outages WHERE end IS NOT NULL AND end < ?", (events,))
+        connection.execute("DELETE FROM speed_tests WHERE at < ?", (events,))
+        connection.execute("DELETE FROM daemon_events WHERE at < ?", (events,))
+        connection.execute("DELETE FROM latency_minutes WHERE minute < ?",
+                           (now - self.retention.latency_minutes,))
+        connection.execute("DELETE FROM aqi_hours WHERE hour < ?",
+                           (now - self.retention.aqi_hours,))
+        self._last_prune = now
+
+    def _failed(self, exc: BaseException, now: float) -> None:
+        self.stats.write_errors += 1
+        self.stats.last_error = str(exc)
+        if isinstance(exc, sqlite3.Error) and _is_corrupt(exc):
+            self._move_aside(str(exc))
+            return
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._last_error_log >= ERROR_LOG_EVERY:
+            self._last_error_log = now
+            event(log, logging.ERROR, "ledger: cannot write; rows kept in memory",
+                  path=str(self.path), error=str(exc), buffered=len(self._pending),
+                  write_errors=self.stats.write_errors, dropped=self.stats.rows_dropped)
+
+    # --- opening, and what to do with a database that cannot be used ---------------------------
+
+    def _connect(self) -> sqlite3.Connection | None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return connect(self.path, self.migrations)
+        except (sqlite3.Error, SchemaTooNew) as exc:
+            if _is_corrupt(exc):
+                self._move_aside(str(exc))
+                try:
+                    return connect(self.path, self.migrations)
+                except (sqlite3.Error, OSError) as again:
+                    self._failed(again, self.clock())
+                    return None
+            self._failed(exc, self.clock())
+        except OSError as exc:
+            self._failed(exc, self.clock())
+        return None
+
+    def _move_aside(self, reason: str) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.clock()))
+        moved = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        try:
+            self.path.rename(moved)
+            for suffix in ("-wal", "-shm"):
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    side.rename(moved.with_name(moved.name + suffix))
+        except OSError as exc:
+            event(log, logging.ERROR, "ledger: unusable database could not be moved aside",
+                  path=str(self.path), reason=reason, error=exc.strerror)
+            return
+        self.stats.databases_moved_aside += 1
+        event(log, logging.ERROR, "ledger: database unusable; moved aside, starting a fresh one",
+              path=str(self.path), moved_to=str(moved), reason=reason)
+
+    def _gap(self, connection: sqlite3.Connection, now: float) -> MonitorOff | None:
+        try:
+            life = connection.execute("SELECT last_seen FROM life WHERE id = 1").fetchone()
+            last = connection.execute(
+                "SELECT at, kind FROM daemon_events ORDER BY at DESC LIMIT 1").fetchone()
+        except sqlite3.Error:
+            return None
+        if life is None or life[0] >= now:
+            return None
+        clean = last is not None and last[1] == "stop" and last[0] >= life[0] - 1
+        return MonitorOff(float(life[0]), now, clean)
+
+
+def _latency_args(row: LatencyMinute) -> tuple[Any, ...]:
+    return (row.minute, row.target, row.sent, row.received, row.rtt_mean, row.rtt_p95,
+            row.jitter)
