@@ -1,4 +1,5 @@
-"""home-monitor run | check-config | once JOB | alertmanager-config | test-notification"""
+"""home-monitor run | check-config | once JOB | report | backup FILE | alertmanager-config |
+test-notification"""
 
 from __future__ import annotations
 
@@ -45,7 +46,27 @@ def _parser() -> argparse.ArgumentParser:
                                "Alertmanager to every configured phone receiver")
     test.add_argument("--alertmanager", default="http://alertmanager:9093",
                       help="Alertmanager's URL (default: the compose service)")
+    report = commands.add_parser("report", help="the ISP report of a month from the ledger "
+                                 "(availability, outages, speed against the plan, latency)")
+    report.add_argument("--month", type=_month, help="YYYY-MM (default: this month)")
+    report.add_argument("--format", choices=("html", "csv", "json"), default="html")
+    report.add_argument("--tz", help="time zone for days and hours (default: $TZ, else the "
+                        "system's)")
+    report.add_argument("--out", help="write here instead of stdout")
+    report.add_argument("--config", help=config_help)
+    backup = commands.add_parser("backup", help="copy the ledger consistently (SQLite's online "
+                                 "backup; the daemon may keep running)")
+    backup.add_argument("file", help="the copy to write (docs/ledger.md: restoring)")
+    backup.add_argument("--config", help=config_help)
     return parser
+
+
+def _month(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected YYYY-MM, e.g. 2026-11")
+    return text
 
 
 def _load(path: str | None) -> Config | None:
@@ -84,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         enabled = [name for name, job in config.job_configs().items() if job.enabled]
         print(f"{config.source}: ok (jobs enabled: {', '.join(enabled) or 'none'})")
         return 0
+    if args.command == "report":
+        return _report(config, args.month, args.format, args.tz, args.out)
+    if args.command == "backup":
+        return _backup(config, args.file)
     from monitor import logs
 
     logs.setup(config.log.level, config.log.format)
@@ -131,3 +156,54 @@ def _once(config: Config, name: str) -> int:
                       "duration_seconds": round(outcome.duration, 3),
                       "error": outcome.error, **outcome.summary}, indent=2, default=str))
     return 0 if outcome.result == "success" else 1
+
+
+def _report(config: Config, month: str | None, fmt: str, tz_name: str | None,
+            out: str | None) -> int:
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from monitor.ledger import Reader
+    from monitor.ledger.render import current_month, local_zone, render_report
+    from monitor.ledger.report import Plan
+
+    try:
+        tz = ZoneInfo(tz_name) if tz_name else local_zone()
+    except (KeyError, ValueError):
+        print(f"--tz: unknown time zone {tz_name!r} (expected a name like Europe/Berlin)",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    path = Path(config.state_dir) / config.ledger.file
+    if not path.exists():
+        print(f"{path}: no ledger here (state_dir: {config.state_dir})", file=sys.stderr)
+        return 1
+    plan_config = config.ledger.plan or config.jobs.bandwidth.plan
+    plan = Plan() if plan_config is None else Plan(plan_config.download_mbps,
+                                                   plan_config.upload_mbps)
+    _, body = render_report(Reader(path), month or current_month(tz), fmt, tz, plan)
+    if out:
+        Path(out).write_bytes(body)
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    return 0
+
+
+def _backup(config: Config, file: str) -> int:
+    import sqlite3
+    from pathlib import Path
+
+    from monitor.ledger import Reader
+
+    source = Path(config.state_dir) / config.ledger.file
+    target = Path(file)
+    if target.exists():
+        print(f"{target}: exists; give a new file name", file=sys.stderr)
+        return 1
+    try:
+        Reader(source).backup(target)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"backup of {source} to {target} failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"{source} -> {target}: {target.stat().st_size} bytes")
+    return 0

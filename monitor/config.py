@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 
 from monitor.configschema import ByteSize, Duration, Problems, bounded, convert_dataclass
+from monitor.ledger.config import LedgerConfig
 
 DEFAULT_PORT = 10132
 CONFIG_ENV = "HOMEMON_CONFIG"
@@ -286,6 +287,7 @@ class Config:
     state_dir: str = "./state"
     log: LogConfig = field(default_factory=LogConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
     # the file it came from, set by parse(); init=False: not a config key
     source: str = field(default="(defaults)", init=False, repr=False, compare=False)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.ledger.config import LedgerConfig
 from monitor.ledger.latency import MinuteAccumulator
 from monitor.ledger.records import (
     MONITOR_OFF,
@@ -166,6 +167,11 @@ class Reader:
         rows = self._query("SELECT last_seen FROM life WHERE id = 1")
         return float(rows[0][0]) if rows else None
 
+    def first_seen(self) -> float | None:
+        """The ledger's first sign of life still kept (its oldest start)."""
+        rows = self._query("SELECT min(at) FROM daemon_events")
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
     def series_24h(self, now: float) -> Series24h:
         """The status page's history: the last 24 h of every kind."""
         since = now - DAY
@@ -224,6 +230,15 @@ class Ledger(Reader):
         self._last_prune = -float("inf")
         self._failing_since: float | None = None
         self._last_error_log = -float("inf")
+
+    @classmethod
+    def from_config(cls, config: LedgerConfig, state_dir: Path, version: str = "",
+                    clock: Callable[[], float] = time.time) -> Ledger:
+        retention = Retention(config.retention.events, config.retention.latency_minutes,
+                              config.retention.aqi_hours)
+        return cls(state_dir / config.file, write_interval=config.write_interval,
+                   retention=retention, max_buffered_rows=config.max_buffered_rows,
+                   version=version, clock=clock)
 
     # --- life cycle ---------------------------------------------------------------------------
 
