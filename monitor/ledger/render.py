@@ -200,7 +200,7 @@ p.sub{color:#555;margin:.1rem 0 1rem}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #e3e3ea;vertical-align:top}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 svg{width:100%;height:auto;display:block}
 .bad{color:#a40000}.good{color:#0a6b2a}
 .note{font-size:.85rem;color:#555}
@@ -270,6 +270,16 @@ def _speed_rows(summary: DirectionSummary) -> list[list[str]]:
     return rows
 
 
+def _when(iso: str, same_day_as: str | None = None) -> str:
+    """'2026-10-10T03:00:17+01:00' -> '2026-10-10 03:00:17', or '03:00:17' on the same day as
+    `same_day_as` (the zone is in the page's header)."""
+    day, _, rest = iso.partition("T")
+    clock = rest[:8]
+    if same_day_as is not None and same_day_as.startswith(day):
+        return clock
+    return f"{day} {clock}"
+
+
 def to_html(report: Report) -> str:
     title = f"Internet report {month_title(report.month)}"
     availability = ("no data" if report.availability_percent is None
@@ -305,7 +315,8 @@ def to_html(report: Report) -> str:
                  duration_text(c.longest_seconds)] for c in report.outages_by_cause], {1, 2, 3}),
         "<h2 id=outages>Outage list</h2>",
         _table(["start", "end", "length", "cause"],
-               [[o.start, o.end or "ongoing", duration_text(o.seconds), o.cause]
+               [[_when(o.start), "ongoing" if o.end is None else _when(o.end, o.start),
+                 duration_text(o.seconds), o.cause]
                 for o in report.outages], {2},
                "monitor_off: no data, the monitor was off (power cut or restart)"),
         "<h2>Speed against the plan</h2>",

@@ -70,4 +70,4 @@ def test_the_report_in_chromium_fits_a_phone_and_a4_and_prints_the_outages(
         p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages))
     assert "Outage list" in text
     assert "monitor_off" in text
-    assert "2026-10-10T" in text  # the monitor_off row's start, local time
+    assert "2026-10-10 03:00:17" in text  # the monitor_off row's start, local time
