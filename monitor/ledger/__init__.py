@@ -10,8 +10,15 @@ from monitor.ledger.records import (
     OutageRow,
     SpeedTestRow,
 )
-from monitor.ledger.store import Ledger, MonthRows, Reader, Retention, Series24h
+from monitor.ledger.store import (
+    LatencySlot,
+    Ledger,
+    MonthRows,
+    Reader,
+    Retention,
+    Series24h,
+)
 
-__all__ = ["MONITOR_OFF", "AqiHour", "DaemonEvent", "LatencyMinute", "Ledger", "LedgerStats",
-           "MonitorOff", "MonthRows", "OutageRow", "Reader", "Retention", "Series24h",
-           "SpeedTestRow"]
+__all__ = ["MONITOR_OFF", "AqiHour", "DaemonEvent", "LatencyMinute", "LatencySlot", "Ledger",
+           "LedgerStats", "MonitorOff", "MonthRows", "OutageRow", "Reader", "Retention",
+           "Series24h", "SpeedTestRow"]

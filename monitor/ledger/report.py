@@ -4,7 +4,7 @@ every figure). Times are epoch seconds; days, hours and the month's edges are lo
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import combinations
@@ -255,21 +255,36 @@ def _bnetza(days: list[DayFigures], plan_mbps: float | None) -> BnetzaView:
                       shortfall)
 
 
+def local_hour_of(tz: ZoneInfo) -> Callable[[float], int]:
+    """epoch -> local hour of day, one tz lookup per quarter hour (every zone's offset and
+    every change of it falls on a quarter hour), so a month of minutes costs little."""
+    cache: dict[int, int] = {}
+
+    def hour(epoch: float) -> int:
+        quarter = int(epoch // 900)
+        if quarter not in cache:
+            cache[quarter] = datetime.fromtimestamp(quarter * 900, tz).hour
+        return cache[quarter]
+
+    return hour
+
+
 def _latency_by_hour(rows: MonthRows, tz: ZoneInfo, start: float,
                      end: float) -> list[HourLatency]:
     means: dict[int, list[float]] = {hour: [] for hour in range(24)}
     sent = dict.fromkeys(range(24), 0)
     received = dict.fromkeys(range(24), 0)
     minutes = dict.fromkeys(range(24), 0)
-    for row in rows.latency:
-        if not start <= row.minute < end:
+    hour_of = local_hour_of(tz)
+    for minute, minute_sent, minute_received, rtt_mean in rows.latency_points:
+        if not start <= minute < end:
             continue
-        hour = datetime.fromtimestamp(row.minute, tz).hour
+        hour = hour_of(minute)
         minutes[hour] += 1
-        sent[hour] += row.sent
-        received[hour] += row.received
-        if row.rtt_mean is not None:
-            means[hour].append(row.rtt_mean)
+        sent[hour] += minute_sent
+        received[hour] += minute_received
+        if rtt_mean is not None:
+            means[hour].append(rtt_mean)
     result = []
     for hour in range(24):
         ordered = sorted(means[hour])

@@ -72,15 +72,32 @@ class MonthRows:
     end: float
     outages: list[OutageRow] = field(default_factory=list)
     speed_tests: list[SpeedTestRow] = field(default_factory=list)
-    latency: list[LatencyMinute] = field(default_factory=list)
+    latency: list[LatencyMinute] = field(default_factory=list)  # only with full=True
     aqi: list[AqiHour] = field(default_factory=list)
     daemon_events: list[DaemonEvent] = field(default_factory=list)
+    # (minute, sent, received, rtt_mean) of every target-minute: what the report's hourly
+    # figures need, as plain tuples (a month of three targets is 134 000 of them)
+    latency_points: list[tuple[int, int, int, float | None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LatencySlot:
+    """One target's minutes within a chart slot: summed counts, mean of the minute means
+    (weighted by replies), the highest minute p95 and the mean jitter."""
+
+    start: int
+    target: str
+    sent: int
+    received: int
+    rtt_mean: float | None
+    rtt_p95_max: float | None
+    jitter: float | None
 
 
 @dataclass
 class Series24h:
     since: float
-    latency: list[LatencyMinute]
+    latency: list[LatencySlot]
     speed_tests: list[SpeedTestRow]
     outages: list[OutageRow]
     aqi: list[AqiHour]
@@ -113,23 +130,48 @@ class Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # one read-only connection, shared under a lock: opening one per read costs more than
+        # the status page's whole query; reopened when the file was replaced (moved aside)
+        self._read_lock = threading.Lock()
+        self._read_connection: sqlite3.Connection | None = None
+        self._read_inode: int | None = None
+
+    def _reader(self) -> sqlite3.Connection | None:
+        try:
+            inode = self.path.stat().st_ino
+        except OSError:
+            inode = None
+        if self._read_connection is not None and inode == self._read_inode:
+            return self._read_connection
+        self.close_reader()
+        if inode is None:
+            return None
+        try:
+            self._read_connection = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0,
+                check_same_thread=False)
+        except sqlite3.Error:
+            return None
+        self._read_inode = inode
+        return self._read_connection
+
+    def close_reader(self) -> None:
+        if self._read_connection is not None:
+            self._read_connection.close()
+            self._read_connection = None
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        if not self.path.exists():
-            return []
-        try:
-            connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                         timeout=5.0)
-        except sqlite3.Error:
-            return []
-        try:
-            return connection.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            event(log, logging.WARNING, "ledger: read failed", path=str(self.path),
-                  error=str(exc))
-            return []
-        finally:
-            connection.close()
+        with self._read_lock:
+            connection = self._reader()
+            if connection is None:
+                return []
+            try:
+                return connection.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                self.close_reader()
+                event(log, logging.WARNING, "ledger: read failed", path=str(self.path),
+                      error=str(exc))
+                return []
 
     def outages(self, since: float, until: float) -> list[OutageRow]:
         """Outages overlapping [since, until), oldest first; one still going on counts."""
@@ -167,6 +209,22 @@ class Reader:
         rows = self._query("SELECT last_seen FROM life WHERE id = 1")
         return float(rows[0][0]) if rows else None
 
+    def latency_slots(self, since: float, until: float, slot: int = 300) -> list[LatencySlot]:
+        """Per target and `slot` seconds, summed in SQL: a day is 288 rows per target."""
+        rows = self._query(
+            "SELECT minute / ? * ? AS slot, target, sum(sent), sum(received), "
+            "sum(rtt_mean * received) / nullif(sum(CASE WHEN rtt_mean IS NULL THEN 0 ELSE "
+            "received END), 0), max(rtt_p95), avg(jitter) FROM latency_minutes "
+            "WHERE minute >= ? AND minute < ? GROUP BY slot, target ORDER BY slot, target",
+            (slot, slot, since, until))
+        return [LatencySlot(*row) for row in rows]
+
+    def latency_points(self, since: float, until: float) -> list[tuple[int, int, int,
+                                                                       float | None]]:
+        rows = self._query("SELECT minute, sent, received, rtt_mean FROM latency_minutes "
+                           "WHERE minute >= ? AND minute < ?", (since, until))
+        return [(row[0], row[1], row[2], row[3]) for row in rows]
+
     def first_seen(self) -> float | None:
         """The ledger's first sign of life still kept (its oldest start)."""
         rows = self._query("SELECT min(at) FROM daemon_events")
@@ -175,7 +233,7 @@ class Reader:
     def series_24h(self, now: float) -> Series24h:
         """The status page's history: the last 24 h of every kind."""
         since = now - DAY
-        return Series24h(since, self.latency_minutes(since, now + 60),
+        return Series24h(since, self.latency_slots(since - since % 300, now + 60),
                          self.speed_tests(since, now + 1), self.outages(since, now + 1),
                          self.aqi_hours(since - 3600, now + 1))
 
@@ -183,10 +241,13 @@ class Reader:
         """Newest first, as the page lists them."""
         return sorted(self.outages(since, until), key=lambda o: o.start, reverse=True)
 
-    def month_rows(self, start: float, end: float) -> MonthRows:
+    def month_rows(self, start: float, end: float, full: bool = False) -> MonthRows:
+        """`full`: also every latency minute as a row (the CSV); the figures need only
+        latency_points."""
         return MonthRows(start, end, self.outages(start, end), self.speed_tests(start, end),
-                         self.latency_minutes(start, end), self.aqi_hours(start, end),
-                         self.daemon_events(start, end))
+                         self.latency_minutes(start, end) if full else [],
+                         self.aqi_hours(start, end), self.daemon_events(start, end),
+                         self.latency_points(start, end))
 
     def backup(self, target: Path) -> None:
         """A consistent copy with SQLite's online backup API (the daemon may keep writing)."""
@@ -274,6 +335,8 @@ class Ledger(Reader):
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+        with self._read_lock:
+            self.close_reader()
 
     def _run(self) -> None:
         while not self._stop.wait(self.write_interval):

@@ -242,3 +242,34 @@ def test_backup_is_a_single_readable_file(tmp_path: Path) -> None:
     ledger.close()
     assert not (tmp_path / "copy.db-wal").exists()
     assert Reader(copy).outages(0, 2e9) == [OutageRow(T0, T0 + 5, "internet")]
+
+
+def test_the_24_hour_series_sums_minutes_into_five_minute_slots(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    clock = Clock(T0)
+    ledger = open_ledger(path, clock)
+    now = T0 + 2 * DAY
+    rows = [LatencyMinute(int(now - DAY - 600 + 60 * i), "isp", 60, 60 - i % 3,
+                          0.010 + 0.001 * i, 0.02 + 0.001 * i, 0.001) for i in range(20)]
+    for row in rows:
+        ledger.record_latency_minute(row)
+    ledger.record_speed_test(SpeedTestRow(now - 100, "bandwidth", "http", "s", 1e8, 2e7))
+    ledger.record_speed_test(SpeedTestRow(now - DAY - 100, "bandwidth", "http", "s", 1e8, 2e7))
+    clock.now = now
+    ledger.flush()
+    series = Reader(path).series_24h(now)
+    assert [t.at for t in series.speed_tests] == [now - 100]
+    kept = [r for r in rows if r.minute >= now - DAY - (now - DAY) % 300]
+    by_slot: dict[int, list[LatencyMinute]] = {}
+    for row in kept:
+        by_slot.setdefault(row.minute - row.minute % 300, []).append(row)
+    assert [s.start for s in series.latency] == sorted(by_slot)
+    for slot in series.latency:
+        members = by_slot[slot.start]
+        assert slot.sent == sum(m.sent for m in members)
+        assert slot.received == sum(m.received for m in members)
+        assert slot.rtt_mean == pytest.approx(
+            sum(m.rtt_mean * m.received for m in members)  # type: ignore[operator]
+            / sum(m.received for m in members))
+        assert slot.rtt_p95_max == max(m.rtt_p95 for m in members)  # type: ignore[type-var]
+    ledger.close()

@@ -79,6 +79,7 @@ def read_only(state: Path) -> dict[str, object]:
         ledger.close()
         results[name] = {"blocked": blocked, "errors": errors, "buffered": buffered,
                          "after": after, "stored": len(ledger.outages(0, 2e9))}
+        ledger.close_reader()  # its open files would keep the remount below busy
     return results
 
 
