@@ -49,7 +49,7 @@ $(VENV)/.installed: pyproject.toml
 
 bench: system-deps venv
 	$(PY) -m bench.daemon
-	for b in latency bandwidth aqi stack web; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
+	for b in latency bandwidth aqi stack web ledger; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
 	$(PY) -m bench.container
 	$(PY) -m bench.multisite
 

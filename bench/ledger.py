@@ -136,7 +136,7 @@ def bench_report() -> None:
             series = reader.series_24h(now)
             times.append(time.perf_counter() - began)
         times.sort()
-        print(f"24 h read with 31 days in the ledger ({len(series.latency)} minute rows): "
+        print(f"24 h read with 31 days in the ledger ({len(series.latency)} 5-minute slots): "
               f"p50 {times[150] * 1000:.1f} ms, p99 {times[296] * 1000:.1f} ms  "
               f"[goal p99 <= 20 ms]")
 
