@@ -55,6 +55,9 @@ class MinuteAccumulator:
         for key in [key for key in self._open if key[1] + 60 <= before]:
             del self._open[key]
 
+    def is_open(self, target: str, minute: int) -> bool:
+        return (target, minute) in self._open
+
     def __len__(self) -> int:
         return len(self._open)
 

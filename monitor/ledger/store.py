@@ -391,7 +391,10 @@ class Ledger(Reader):
             ok = self._connection is not None and self._write(batch + latency, now)
             with self._lock:
                 if not ok:
-                    self._pending.extendleft(reversed(batch + latency))
+                    # a minute still open is written whole next time: keep only closed ones
+                    closed = [row for row in latency
+                              if not self._minutes.is_open(row[1][1], row[1][0])]
+                    self._pending.extendleft(reversed(batch + closed))
                     self._bound()
                 self.stats.buffered = len(self._pending)
             return ok

@@ -220,6 +220,27 @@ def _read_only_case(tmp_path: Path) -> None:
     ledger.close()
 
 
+def test_failed_writes_do_not_pile_up_copies_of_an_open_minute(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the state directory should be")
+    clock = Clock(T0)
+    ledger = open_ledger(blocker / "ledger.db", clock, write_interval=10)
+    for second in range(300):  # five minutes of probes, a failed write every 10 s
+        clock.now = T0 + second
+        ledger.record_probe("isp", T0 + second, 0.01)
+        if second % 10 == 9:
+            assert not ledger.flush()
+    # the start event, the four closed minutes once each, the open minute not at all
+    assert ledger.stats.buffered == 1 + 4
+    blocker.unlink()
+    blocker.mkdir()
+    clock.now = T0 + 400
+    assert ledger.flush()
+    assert [(m.minute, m.sent) for m in ledger.latency_minutes(0, 2e9)] == [
+        (int(T0) + 60 * i, 60) for i in range(5)]
+    ledger.close()
+
+
 def test_the_memory_buffer_is_bounded_and_counts_what_it_drops(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the state directory should be")
