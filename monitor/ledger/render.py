@@ -59,6 +59,13 @@ def previous_month(month: str) -> str:
     return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
 
 
+def monthly_report_due(now: float, tz: ZoneInfo, last_sent: str | None) -> str | None:
+    """The month whose phone report is due: the previous month, once a new local month has
+    begun and until it was sent (`last_sent`, kept by the caller); None when nothing is due."""
+    finished = previous_month(current_month(tz, now))
+    return None if last_sent is not None and last_sent >= finished else finished
+
+
 def report_for(ledger: Reader, month: str, tz: ZoneInfo, plan: Plan | None = None,
                now: float | None = None, full: bool = False) -> tuple[Report, MonthRows]:
     """The month's figures and its rows (`full`: with every latency minute, for the CSV)."""

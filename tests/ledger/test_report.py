@@ -313,3 +313,33 @@ def test_csv_has_every_raw_row_and_json_the_figures(tmp_path: Path) -> None:
     figures = json.loads(body)
     assert figures["month"] == "2026-10"
     assert len(figures["latency_by_hour"]) == 24
+
+
+def test_the_monthly_phone_text_has_the_headline_figures(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    seed = seed_month(path, LONDON, 2026, 10)
+    report, _ = report_for(Ledger(path), "2026-10", LONDON, PLAN, now=seed.end + 60)
+    text = phone_text(report)
+    lines = text.splitlines()
+    assert lines[0] == "Internet report October 2026"
+    internet = [c for c in report.outages_by_cause if c.cause == "internet"][0]
+    assert lines[1].startswith(f"Available {report.availability_percent:.2f} %: "
+                               f"{internet.count} outages")
+    assert "No data (monitor off): 1 h 2 min" in text
+    assert f"Download median {report.download.all_hours.median_mbps:.1f} Mbit/s of 100" in text
+    assert len(text) < 500  # a notification, not the report
+
+
+@pytest.mark.parametrize(("local", "last_sent", "due"), [
+    ("2026-11-01T00:00:30", None, "2026-10"),
+    ("2026-11-01T00:00:30", "2026-10", None),
+    ("2026-11-30T23:59:00", "2026-09", "2026-10"),
+    ("2026-10-31T23:59:59", "2026-09", None),  # October is not over yet (local time)
+    ("2027-01-01T00:10:00", "2026-11", "2026-12"),
+])
+def test_the_monthly_report_is_due_once_a_month_in_local_time(
+        local: str, last_sent: str | None, due: str | None) -> None:
+    from monitor.ledger.render import monthly_report_due
+
+    now = datetime.fromisoformat(local).replace(tzinfo=LONDON).timestamp()
+    assert monthly_report_due(now, LONDON, last_sent) == due
