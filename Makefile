@@ -56,6 +56,10 @@ bench: system-deps venv
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
+# tests/ledger/test_disk_netns.py: a small tmpfs in a private mount namespace
+DEBIAN_PACKAGES += mount
+NEEDED_COMMANDS += unshare mount
+
 # bench/latency.py runs smokeping_prober next to the daemon
 DEBIAN_PACKAGES += prometheus-smokeping-prober
 NEEDED_COMMANDS += prometheus-smokeping-prober

@@ -1,11 +1,12 @@
-"""Per-probe latency results folded into one row per target and minute, in memory."""
+"""Per-probe latency results folded into one row per target and minute, and air-quality
+readings into one mean per sensor and hour, in memory until written."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from monitor.ledger.records import LatencyMinute
+from monitor.ledger.records import AqiHour, LatencyMinute
 
 
 def nearest_rank(values: list[float], fraction: float) -> float:
@@ -70,3 +71,52 @@ def summarise(target: str, minute: int, sent: int, rtts: list[float]) -> Latency
               if len(rtts) > 1 else None)
     return LatencyMinute(minute, target, sent, len(rtts), sum(rtts) / len(rtts),
                          nearest_rank(ordered, 0.95), jitter)
+
+
+@dataclass
+class _Hour:
+    samples: int = 0
+    pm25: list[float] = field(default_factory=list)
+    pm10: list[float] = field(default_factory=list)
+
+
+class HourAccumulator:
+    """Air-quality readings of the hours not yet closed, like MinuteAccumulator per hour."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, int], _Hour] = {}
+        self.closed_before = -math.inf
+        self.late = 0
+
+    def add(self, sensor: str, at: float, pm25: float | None, pm10: float | None) -> None:
+        hour = int(at // 3600) * 3600
+        if hour < self.closed_before:
+            self.late += 1
+            return
+        entry = self._open.setdefault((sensor, hour), _Hour())
+        entry.samples += 1
+        if pm25 is not None:
+            entry.pm25.append(pm25)
+        if pm10 is not None:
+            entry.pm10.append(pm10)
+
+    def rows(self) -> list[AqiHour]:
+        return [AqiHour(hour, sensor, _mean(entry.pm25), _mean(entry.pm10), entry.samples)
+                for (sensor, hour), entry in sorted(self._open.items(),
+                                                    key=lambda item: item[0][1])]
+
+    def close(self, before: float) -> None:
+        if math.isinf(before):
+            self.closed_before = before
+            self._open.clear()
+            return
+        self.closed_before = max(self.closed_before, int(before // 3600) * 3600)
+        for key in [key for key in self._open if key[1] + 3600 <= before]:
+            del self._open[key]
+
+    def is_open(self, sensor: str, hour: int) -> bool:
+        return (sensor, hour) in self._open
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.ledger.config import LedgerConfig
-from monitor.ledger.latency import MinuteAccumulator
+from monitor.ledger.latency import HourAccumulator, MinuteAccumulator
 from monitor.ledger.records import (
     MONITOR_OFF,
     AqiHour,
@@ -284,6 +284,7 @@ class Ledger(Reader):
         self._write_lock = threading.Lock()  # one writer at a time: the thread, flush, close
         self._pending: deque[tuple[str, tuple[Any, ...]]] = deque()
         self._minutes = MinuteAccumulator()
+        self._hours = HourAccumulator()
         self._connection: sqlite3.Connection | None = None
         self._monitor_off: MonitorOff | None = None
         self._stop = threading.Event()
@@ -361,8 +362,14 @@ class Ledger(Reader):
         """An already summarised minute (tests, imports); probes go through record_probe."""
         self._add("latency", _latency_args(row))
 
+    def record_aqi_sample(self, sensor: str, at: float, pm25: float | None,
+                          pm10: float | None) -> None:
+        """One reading of a sensor; stored as the hour's mean (and count)."""
+        with self._lock:
+            self._hours.add(sensor, at, pm25, pm10)
+
     def record_aqi_hour(self, row: AqiHour) -> None:
-        self._add("aqi", (row.hour, row.sensor, row.pm25, row.pm10, row.samples))
+        self._add("aqi", _aqi_args(row))
 
     def _add(self, kind: str, args: tuple[Any, ...]) -> None:
         with self._lock:
@@ -384,16 +391,21 @@ class Ledger(Reader):
                 batch = list(self._pending)
                 self._pending.clear()
                 latency = [("latency", _latency_args(row)) for row in self._minutes.rows()]
-                # minutes over for a write interval get no more probes: this is their last row
-                self._minutes.close(float("inf") if final_minutes else now - self.write_interval)
+                aqi = [("aqi", _aqi_args(row)) for row in self._hours.rows()]
+                # minutes (hours) over for a write interval get no more probes (readings):
+                # this is their last row
+                closing = float("inf") if final_minutes else now - self.write_interval
+                self._minutes.close(closing)
+                self._hours.close(closing)
             if self._connection is None:
                 self._connection = self._connect()
-            ok = self._connection is not None and self._write(batch + latency, now)
+            ok = self._connection is not None and self._write(batch + latency + aqi, now)
             with self._lock:
                 if not ok:
-                    # a minute still open is written whole next time: keep only closed ones
+                    # a minute or hour still open is written whole next time: keep closed ones
                     closed = [row for row in latency
                               if not self._minutes.is_open(row[1][1], row[1][0])]
+                    closed += [row for row in aqi if not self._hours.is_open(row[1][1], row[1][0])]
                     self._pending.extendleft(reversed(batch + closed))
                     self._bound()
                 self.stats.buffered = len(self._pending)
@@ -509,3 +521,7 @@ class Ledger(Reader):
 def _latency_args(row: LatencyMinute) -> tuple[Any, ...]:
     return (row.minute, row.target, row.sent, row.received, row.rtt_mean, row.rtt_p95,
             row.jitter)
+
+
+def _aqi_args(row: AqiHour) -> tuple[Any, ...]:
+    return (row.hour, row.sensor, row.pm25, row.pm10, row.samples)

@@ -294,3 +294,22 @@ def test_the_24_hour_series_sums_minutes_into_five_minute_slots(tmp_path: Path) 
             / sum(m.received for m in members))
         assert slot.rtt_p95_max == max(m.rtt_p95 for m in members)  # type: ignore[type-var]
     ledger.close()
+
+
+def test_air_quality_readings_become_hourly_means(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    hour = int(T0 // 3600 * 3600) + 3600
+    clock = Clock(hour)
+    ledger = open_ledger(path, clock, write_interval=30)
+    for i in range(12):  # every 5 minutes, one reading without PM10
+        ledger.record_aqi_sample("s1", hour + i * 300, 4.0 + i, None if i == 3 else 10.0 + i)
+    clock.now = hour + 1800
+    ledger.flush()  # the hour so far
+    assert [a.samples for a in Reader(path).aqi_hours(0, 2e9)] == [12]
+    ledger.record_aqi_sample("s1", hour + 3601, 1.0, 1.0)
+    clock.now = hour + 3700
+    ledger.close()
+    first, second = Reader(path).aqi_hours(0, 2e9)
+    assert first == AqiHour(hour, "s1", pytest.approx(sum(4.0 + i for i in range(12)) / 12),
+                            pytest.approx(sum(10.0 + i for i in range(12) if i != 3) / 11), 12)
+    assert (second.hour, second.samples) == (hour + 3600, 1)
