@@ -409,6 +409,7 @@ class Ledger(Reader):
                     self._pending.extendleft(reversed(batch + closed))
                     self._bound()
                 self.stats.buffered = len(self._pending)
+                self.stats.late = self._minutes.late + self._hours.late
             return ok
 
     def _write(self, rows: list[tuple[str, tuple[Any, ...]]], now: float) -> bool:
@@ -435,6 +436,7 @@ class Ledger(Reader):
             self._failed(exc, now)
             return False
         self.stats.rows_written += len(rows)
+        self.stats.commits += 1
         if self._failing_since is not None:
             event(log, logging.INFO, "ledger: writing again", path=str(self.path),
                   failed_for_seconds=round(now - self._failing_since))

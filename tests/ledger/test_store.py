@@ -102,6 +102,7 @@ def test_a_minute_still_open_is_written_so_far_and_completed_later(tmp_path: Pat
     clock.now = T0 + 90
     ledger.flush()
     assert [m.sent for m in Reader(path).latency_minutes(0, T0 + DAY)] == [60]
+    assert ledger.stats.late == 1
 
 
 def test_accumulator_jitter_and_loss() -> None:
