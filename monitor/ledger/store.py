@@ -331,7 +331,10 @@ class Ledger(Reader):
             self._thread.join(timeout=10)
         now = self.clock()
         self._add("daemon", (now, "stop", self.version))
-        self.flush(final_minutes=True)
+        if not self.flush(final_minutes=True):
+            event(log, logging.ERROR, "ledger: rows lost at stop, the database could not be "
+                  "written", path=str(self.path), rows=self.stats.buffered,
+                  error=self.stats.last_error)
         with self._write_lock:
             if self._connection is not None:
                 self._connection.close()

@@ -314,3 +314,18 @@ def test_air_quality_readings_become_hourly_means(tmp_path: Path) -> None:
     assert first == AqiHour(hour, "s1", pytest.approx(sum(4.0 + i for i in range(12)) / 12),
                             pytest.approx(sum(10.0 + i for i in range(12) if i != 3) / 11), 12)
     assert (second.hour, second.samples) == (hour + 3600, 1)
+
+
+def test_from_config_takes_the_ledger_section(tmp_path: Path) -> None:
+    from monitor.config import parse
+
+    config = parse({"state_dir": str(tmp_path), "ledger": {
+        "file": "x.db", "write_interval": "45s", "max_buffered_rows": 5000,
+        "retention": {"events": "100d", "latency_minutes": "36d"}}}, "test")
+    ledger = Ledger.from_config(config.ledger, Path(config.state_dir), version="1.2")
+    assert ledger.path == tmp_path / "x.db"
+    assert (ledger.write_interval, ledger.max_buffered_rows) == (45, 5000)
+    assert ledger.retention == Retention(100 * DAY, 36 * DAY, 400 * DAY)
+    ledger.open(start_thread=False)
+    ledger.close()
+    assert [e.version for e in ledger.daemon_events(0, 2e9)] == ["1.2", "1.2"]
