@@ -332,7 +332,8 @@ def to_html(report: Report) -> str:
         '<meta name=viewport content="width=device-width,initial-scale=1">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>",
         f"<h1>{escape(title)}</h1>",
-        f"<p class=sub>{escape(report.start)} to {escape(report.end)} ({escape(report.tz)}). "
+        f"<p class=sub>{escape(_when(report.start))} to {escape(_when(report.end))} "
+        f"({escape(report.tz)}, the zone of every time here). "
         f"Plan: {escape(plan_text)}.</p>",
         "<div class=kpis>" + "".join(f"<div class=kpi>{escape(k)}<b>{escape(v)}</b></div>"
                                      for k, v in kpis) + "</div>",
