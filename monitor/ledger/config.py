@@ -29,8 +29,8 @@ class ReportPlanConfig:
 
 @dataclass
 class LedgerConfig:
-    enabled: bool = True
-    file: str = "ledger.db"  # relative to state_dir
+    enabled: bool = True  # false: the daemon keeps no ledger (the report has nothing to read)
+    file: str = "ledger.db"  # relative to state_dir (an absolute path is taken as it is)
     # rows wait in memory this long at most; a kill -9 or power cut loses at most this much
     write_interval: Duration = bounded(Duration(30), min=1, max=300)
     max_buffered_rows: int = bounded(200_000, min=1000)  # while the disk is full or read-only
@@ -39,3 +39,9 @@ class LedgerConfig:
     monthly_report: bool = False  # the month's headline figures to the phone on the 1st
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     plan: ReportPlanConfig | None = None
+
+    def validate(self) -> list[tuple[str, str]]:
+        name = self.file.strip()
+        if not name or name.endswith("/") or name in (".", ".."):
+            return [("file", f'expected a file name such as "ledger.db", got "{self.file}"')]
+        return []

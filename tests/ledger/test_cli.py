@@ -94,9 +94,10 @@ def test_backup_copies_and_refuses_to_overwrite(tmp_path: Path) -> None:
 
 def test_a_bad_ledger_key_exits_2_naming_its_path(tmp_path: Path) -> None:
     config = tmp_path / "c.yml"
-    config.write_text(yaml.safe_dump({"ledger": {"write_interval": "0s",
+    config.write_text(yaml.safe_dump({"ledger": {"write_interval": "0s", "file": "",
                                                  "retention": {"events": "10d"}}}))
     done = cli("check-config", "--config", str(config))
     assert done.returncode == 2
     assert "ledger.write_interval" in done.stderr
     assert "ledger.retention.events" in done.stderr
+    assert "ledger.file" in done.stderr
