@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 
-from monitor.config import AqiConfig, AreaConfig  # noqa: E402
+from monitor.jobs.aqi.config import AqiConfig, AreaConfig  # noqa: E402
 from monitor.jobs.aqi.job import AqiJob, AqiResult, Source, SourceOutcome  # noqa: E402
 from monitor.jobs.aqi.sources import parse_records  # noqa: E402
 from monitor.metrics import Metrics  # noqa: E402

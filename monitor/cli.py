@@ -104,8 +104,7 @@ def _once(config: Config, name: str) -> int:
     """Run one job in the foreground, enabled or not, with the same runner as the daemon."""
     from pathlib import Path
 
-    from monitor.jobs import build_job
-    from monitor.jobs.base import JobEnv
+    from monitor.jobs.base import JobEnv, build_job
     from monitor.metrics import Metrics
     from monitor.runner import JobRunner
 

@@ -22,8 +22,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from monitor import __version__
 from monitor.config import Config
 from monitor.history import History
-from monitor.jobs import build_job
-from monitor.jobs.base import Job, JobEnv
+from monitor.jobs.base import Job, JobEnv, build_job
 from monitor.logs import event
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner

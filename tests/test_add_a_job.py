@@ -12,8 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config import ConfigError, parse
 from monitor.daemon import Daemon
-from monitor.jobs import build_job
-from monitor.jobs.base import JobEnv
+from monitor.jobs.base import JobEnv, build_job
 from monitor.metrics import Metrics
 from tests.support.procs import free_port, http_get, minimal_config, wait_until
 from tests.support.tick_job import TickConfig, TickJob, TickSiteConfig

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from monitor.config import Config, Ec2Config
+from monitor.config import Config
 from monitor.history import SLOT, WINDOW, History, Table
+from monitor.jobs.iperf.config import Ec2Config
 from monitor.metrics import Metrics
 from monitor.outages import RecentOutages
 from monitor.runner import JobRunner

@@ -7,14 +7,15 @@ needs from elsewhere (another job's config included) as explicit arguments.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from monitor.config import Config
+from monitor.config import Config, JobConfig
 from monitor.metrics import Metrics
 
 
@@ -91,3 +92,15 @@ class AnyEvent:
                 return False
             self.events[0].wait(min(0.1, left))
         return True
+
+
+def module_name(name: str, config: JobConfig) -> str:
+    """Where the job `name` keeps `build(env) -> Job`: its config class says, else its job.py."""
+    return type(config).module or f"monitor.jobs.{name}.job"
+
+
+def build_job(name: str, env: JobEnv) -> Job:
+    """Build the job `name` of env.config (enabled or not) with its module's `build(env)`. The
+    job's modules (and their libraries) are imported here, so a disabled job costs nothing."""
+    module = importlib.import_module(module_name(name, env.config.job(name)))
+    return cast(Job, module.build(env))

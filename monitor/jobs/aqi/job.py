@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from monitor import __version__
-from monitor.config import AQI_PARALLEL_REQUESTS, AqiConfig
+from monitor.jobs.aqi.config import PARALLEL_REQUESTS, AqiConfig
 from monitor.jobs.aqi.indices import SCALE_WINDOW, SCALES, daqi_band, overall_index
 from monitor.jobs.aqi.means import MEAN_SIZES, WINDOWS, RunningMeans
 from monitor.jobs.aqi.sources import (
@@ -167,7 +167,7 @@ class AqiJob(Job):
             else:
                 due.append(source)
         if due:
-            workers = min(AQI_PARALLEL_REQUESTS, len(due))
+            workers = min(PARALLEL_REQUESTS, len(due))
             with ThreadPoolExecutor(workers, thread_name_prefix="aqi-fetch") as pool:
                 result.outcomes += pool.map(lambda s: self._fetch(s, stop), due)
         return result

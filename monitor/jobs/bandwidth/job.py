@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from monitor.config import BandwidthConfig, PingTarget
 from monitor.jobs.bandwidth.budget import UsageStore
+from monitor.jobs.bandwidth.config import BandwidthConfig
 from monitor.jobs.bandwidth.result import DIRECTIONS, BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth.rtt import LoadedRttProbe, make_probe
 from monitor.jobs.base import Job, JobEnv, JobSkipped
+from monitor.jobs.latency.config import PingTarget
 from monitor.logs import event
 from monitor.metrics import BandwidthMetrics
 from monitor.units import ms

@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.config import IperfConfig
 from monitor.jobs.base import Aborted, AnyEvent, Job, JobEnv, Periodic
+from monitor.jobs.iperf.config import IperfConfig
 from monitor.jobs.iperf.ec2 import (
     RUNNING_STATES,
     Ec2Error,

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.config import LATENCY_WINDOW_MARGIN, LatencyConfig
 from monitor.icmp_echo import resolve_privileged
 from monitor.jobs.base import Job, JobEnv
+from monitor.jobs.latency.config import WINDOW_MARGIN, LatencyConfig
 from monitor.jobs.latency.prober import Prober, ProbeTarget
 from monitor.logs import event
 from monitor.metrics import LatencyMetrics
@@ -295,7 +295,7 @@ class LatencyJob(Job):
         prober = self._ensure_prober()
         # the first window (and `once`) waits for `count` requests per target, but reports what
         # it has rather than run into the job's timeout
-        give_up = started + max(WAIT_POLL, self.config.timeout - LATENCY_WINDOW_MARGIN)
+        give_up = started + max(WAIT_POLL, self.config.timeout - WINDOW_MARGIN)
         while min(prober.decided(), default=self.config.count) < self.config.count:
             if time.monotonic() >= give_up:
                 break

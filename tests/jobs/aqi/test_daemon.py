@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.config import AqiConfig
+from monitor.jobs.aqi.config import AqiConfig
 from monitor.jobs.aqi.job import AqiJob
 from monitor.metrics import Metrics
 from tests.support.aqi_server import (

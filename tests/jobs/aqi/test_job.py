@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import AqiConfig, AreaConfig
+from monitor.jobs.aqi.config import AqiConfig, AreaConfig
 from monitor.jobs.aqi.job import AqiJob
 from monitor.jobs.base import JobSkipped
 from monitor.metrics import Metrics

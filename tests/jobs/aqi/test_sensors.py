@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import AqiConfig, AreaConfig, LocalSensorConfig
+from monitor.jobs.aqi.config import AqiConfig, AreaConfig, LocalSensorConfig
 from monitor.jobs.aqi.job import AqiJob
 from monitor.metrics import Metrics
 from tests.support.aqi_server import (

@@ -15,7 +15,7 @@ import pytest
 from botocore.stub import Stubber
 from prometheus_client import CollectorRegistry
 
-from monitor.config import Ec2Config, IperfConfig
+from monitor.jobs.iperf.config import Ec2Config, IperfConfig
 from monitor.jobs.iperf.ec2 import Ec2Error, make_client
 from monitor.jobs.iperf.job import Aborted, IperfError, IperfJob
 from monitor.metrics import Metrics

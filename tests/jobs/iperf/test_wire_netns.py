@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import IperfConfig
 from monitor.configschema import Duration
+from monitor.jobs.iperf.config import IperfConfig
 from monitor.jobs.iperf.job import IperfJob
 from monitor.metrics import Metrics
 from tests.support.netns import NetnsPair

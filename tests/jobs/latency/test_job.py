@@ -12,7 +12,8 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.config import LatencyConfig, PingTarget, parse
+from monitor.config import parse
+from monitor.jobs.latency.config import LatencyConfig, PingTarget
 from monitor.jobs.latency.job import (
     Edge,
     LatencyJob,
