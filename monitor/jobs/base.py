@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+from monitor.cards import Card
 from monitor.config import Config, JobConfig
 from monitor.metrics import Metrics
 
@@ -67,6 +68,11 @@ class Job(Protocol):
         """Background tasks to schedule beside the runs, asked once at start. Each `func` must
         be bounded, must not raise, and may run while a run is going on."""
         return ()
+
+    def card(self) -> Card | None:
+        """What the job adds to the history, /api/status and the status page
+        (monitor/cards.py), asked once at start; None: only its row in the jobs table."""
+        return None
 
     def close(self) -> None:
         """Called once at shutdown (and after `once`), after the last run ended or was given

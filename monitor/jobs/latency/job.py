@@ -19,10 +19,11 @@ from typing import Any
 
 from monitor.icmp_echo import resolve_privileged
 from monitor.jobs.base import Job, JobEnv
+from monitor.jobs.latency.card import LatencyCard
 from monitor.jobs.latency.config import WINDOW_MARGIN, LatencyConfig
+from monitor.jobs.latency.metrics import LatencyMetrics
 from monitor.jobs.latency.prober import Prober, ProbeTarget
 from monitor.logs import event
-from monitor.metrics import LatencyMetrics
 from monitor.units import ms
 
 log = logging.getLogger("monitor.jobs.latency")
@@ -290,6 +291,9 @@ class LatencyJob(Job):
 
     # --- a run: the window since the previous one ---
 
+    def card(self) -> LatencyCard:
+        return LatencyCard(self.metrics.recent_outages)
+
     def run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.monotonic()
         prober = self._ensure_prober()
@@ -325,4 +329,4 @@ class LatencyJob(Job):
 
 
 def build(env: JobEnv) -> LatencyJob:
-    return LatencyJob(env.config.jobs.latency, env.metrics.latency)
+    return LatencyJob(env.config.jobs.latency, LatencyMetrics(env.metrics.registry))

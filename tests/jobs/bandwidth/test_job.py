@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config import parse
 from monitor.jobs.bandwidth.job import BandwidthJob, record
+from monitor.jobs.bandwidth.metrics import BandwidthMetrics
 from monitor.jobs.bandwidth.result import BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.base import JobSkipped
 from monitor.metrics import Metrics
@@ -18,7 +19,8 @@ from monitor.metrics import Metrics
 def test_record_sets_only_what_was_measured():
     metrics = Metrics(CollectorRegistry())
     record(BandwidthResult(backend="http", server="s", download_bps=5e7, latency_seconds=0.01,
-                           loaded_rtt_seconds={"download": 0.06}), metrics.bandwidth)
+                           loaded_rtt_seconds={"download": 0.06}),
+           BandwidthMetrics(metrics.registry))
     get = metrics.registry.get_sample_value
     labels = {"backend": "http", "server": "s"}
     assert get("homemon_bandwidth_download_bits_per_second", labels) == 5e7
@@ -41,8 +43,9 @@ def make_job(tmp_path: Path, backend, **bandwidth) -> tuple[BandwidthJob, Metric
     config = parse({"jobs": {"latency": {"targets": [{"host": "10.0.0.1"}]},  # not internet
                              "bandwidth": bandwidth}}, "test.yml")
     metrics = Metrics(CollectorRegistry())
-    return BandwidthJob(config.jobs.bandwidth, metrics.bandwidth, state_dir=tmp_path,
-                        rtt_targets=config.jobs.latency.targets, backend=backend), metrics
+    return BandwidthJob(config.jobs.bandwidth, BandwidthMetrics(metrics.registry),
+                        state_dir=tmp_path, rtt_targets=config.jobs.latency.targets,
+                        backend=backend), metrics
 
 
 def test_failed_test_charges_its_bytes_and_the_budget_then_skips(tmp_path: Path):

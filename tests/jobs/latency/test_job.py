@@ -23,7 +23,7 @@ from monitor.jobs.latency.job import (
     ping_stats,
     record_window,
 )
-from monitor.metrics import LatencyMetrics
+from monitor.jobs.latency.metrics import LatencyMetrics
 
 MS = 0.001
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
