@@ -36,6 +36,17 @@ class Figure:
     device_class: str | None = None
 
 
+@dataclass(frozen=True)
+class PanelSpec:
+    """A Grafana time series panel a job declares in its job module's `PANELS` when it has no
+    dashboard module of its own (grafana/build_dashboards.py puts it on the Jobs dashboard)."""
+
+    title: str
+    queries: tuple[tuple[str, str], ...]  # (PromQL, legend)
+    unit: str = "short"
+    description: str = ""
+
+
 class Card(Protocol):
     """A job's contribution to what people read. Subclass it so new hooks get defaults."""
 

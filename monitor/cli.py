@@ -16,8 +16,8 @@ EXIT_CONFIG = 2
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="home-monitor", description=(
-        "Measures latency, bandwidth, EC2-iperf throughput and air quality; "
-        "serves them on /metrics for Prometheus."))
+        "Measures the internet connection (and more: one job per measurement, see "
+        "check-config); serves the figures on /metrics for Prometheus."))
     parser.add_argument("--version", action="version", version=f"home-monitor {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     config_help = "YAML config (default: $HOMEMON_CONFIG, else ./home-monitor.yml, else defaults)"

@@ -69,7 +69,7 @@ class UnsetGauge(Collector):
 class SnapshotGauge(Collector):
     """A labelled gauge for many slowly changing series (one per air sensor): the exposition
     is built once after a change instead of on every scrape, which keeps /metrics fast with
-    hundreds of sensors (bench/aqi.py). Labels are passed as a tuple in `labelnames` order."""
+    hundreds of series (see bench/). Labels are passed as a tuple in `labelnames` order."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
                  registry: CollectorRegistry) -> None:
