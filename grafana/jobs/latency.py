@@ -38,13 +38,13 @@ def _internet_now(sel: str) -> list[Placed]:
     """The stat row: up now, outages and time down, loss, RTT, jitter."""
     return [
         (stat("Internet now", "homemon_internet_up", mappings=UP_DOWN,
-              description="1 if any internet ping target answered in the last round."), 4, 5),
+              description="1 if any internet ping target answered in the last window."), 4, 5),
         (stat("Outages", "sum(increase(homemon_internet_outages_total[$__range]))",
               description="Up-to-down transitions seen by the daemon in the time range.",
               steps=[{"color": "green", "value": None}, {"color": "red", "value": 1}]), 4, 5),
         (stat("Time down", "sum(increase(homemon_internet_outage_seconds_total[$__range]))",
-              unit="s", description="Time without internet in the range, at ping-round "
-              "resolution."), 4, 5),
+              unit="s", description="Time without internet in the range, to the probe "
+              "slot."), 4, 5),
         (stat("Loss (1 h)", f"avg(homemon:ping_loss_ratio:1h{{{sel}}})", unit="percentunit",
               steps=[{"color": "green", "value": None}, {"color": "#FFBF00", "value": 0.01},
                      {"color": "red", "value": 0.05}]), 4, 5),
@@ -52,7 +52,7 @@ def _internet_now(sel: str) -> list[Placed]:
               unit="s", steps=[{"color": "green", "value": None},
                                {"color": "#FFBF00", "value": 0.05},
                                {"color": "red", "value": 0.1}]), 4, 5),
-        (stat("Jitter (last round)", f"avg(homemon_ping_jitter_seconds{{{sel}}})",
+        (stat("Jitter (last window)", f"avg(homemon_ping_jitter_seconds{{{sel}}})",
               unit="s"), 4, 5),
     ]
 
@@ -63,7 +63,7 @@ def _outage_panels(sel: str) -> list[Placed]:
         (panel("state-timeline", "Outage timeline",
                [target("homemon_internet_up", "internet {{probe}}"),
                 target(f"homemon_ping_up{{{sel}}}", "{{target}} {{probe}}", "B")],
-               description="Green: answered; red: no reply in that round. The exact edges of "
+               description="Green: answered; red: no reply in that window. The exact edges of "
                "each outage are in the list below; red marks on every panel show the same "
                "down time.",
                defaults={"mappings": UP_DOWN, "thresholds": {"mode": "absolute", "steps": [
@@ -114,7 +114,7 @@ def _ping_panels(sel: str) -> list[Placed]:
         ], unit="s"), 12, 9),
         (timeseries("Packet loss", [
             target(f"homemon:ping_loss_ratio:5m{{{sel}}}", "{{target}} (5 min)"),
-            target(f"homemon_ping_loss_ratio{{{sel}}}", "{{target}} (round)", "B"),
+            target(f"homemon_ping_loss_ratio{{{sel}}}", "{{target}} (window)", "B"),
         ], unit="percentunit", calcs=["mean", "max"]), 12, 8),
         (timeseries("Jitter", [target(f"homemon_ping_jitter_seconds{{{sel}}}", "{{target}}")],
                     unit="s", calcs=["mean", "max"]), 12, 8),

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.config import parse
 from monitor.jobs.bandwidth.job import BandwidthJob, record
@@ -27,6 +27,17 @@ def test_record_sets_only_what_was_measured():
     assert get("homemon_bandwidth_upload_bits_per_second", labels) is None  # absent, not 0
     assert get("homemon_bandwidth_loaded_rtt_seconds", {"direction": "download"}) == 0.06
     assert get("homemon_bandwidth_loaded_rtt_seconds", {"direction": "upload"}) is None
+    assert get("homemon_bandwidth_idle_rtt_seconds") is None  # no idle ping this test
+
+
+def test_idle_rtt_is_absent_until_a_test_measured_it():
+    registry = CollectorRegistry()
+    metrics = BandwidthMetrics(registry)
+    assert b"homemon_bandwidth_idle_rtt_seconds " not in generate_latest(registry)
+    record(BandwidthResult(backend="http", server="s", download_bps=5e7,
+                           idle_rtt_seconds=0.012), metrics)
+    assert registry.get_sample_value("homemon_bandwidth_idle_rtt_seconds") == 0.012
+    assert b"# TYPE homemon_bandwidth_idle_rtt_seconds gauge" in generate_latest(registry)
 
 
 class FailingBackend:
