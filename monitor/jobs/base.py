@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from monitor.cards import Card
-from monitor.config import Config, JobConfig
+from monitor.jobconfig import JobConfig
 from monitor.metrics import Metrics
 
 
@@ -28,14 +28,34 @@ class Aborted(Exception):
     """The job was told to stop (its run timed out or the daemon is shutting down)."""
 
 
+C = TypeVar("C", bound=JobConfig)
+
+
+class SiteConfig(Protocol):
+    """What a job sees of the whole config (monitor.config.Config, which sits above the jobs:
+    it gathers their config classes through the registry)."""
+
+    def job(self, name: str) -> JobConfig:
+        """The config of the job `name`; KeyError for a name that is no job."""
+        ...
+
+
 @dataclass
 class JobEnv:
     """What `build(env)` gets: the whole config, the metrics, a place for state, shutdown."""
 
-    config: Config
+    config: SiteConfig
     metrics: Metrics
     state_dir: Path
     shutdown: threading.Event = field(default_factory=threading.Event)
+
+    def job_config(self, name: str, kind: type[C]) -> C:
+        """The config of the job `name` as its class `kind` (a job's own, or another job's it
+        reads, such as the latency job's targets)."""
+        config = self.config.job(name)
+        if not isinstance(config, kind):
+            raise TypeError(f"jobs.{name} is a {type(config).__name__}, not a {kind.__name__}")
+        return config
 
 
 @dataclass

@@ -113,6 +113,4 @@ class TickJob(Job):
 
 
 def build(env: JobEnv) -> TickJob:
-    config = env.config.job("tick")
-    assert isinstance(config, TickConfig)
-    return TickJob(config, TickMetrics(env.metrics.registry))
+    return TickJob(env.job_config("tick", TickConfig), TickMetrics(env.metrics.registry))

@@ -347,4 +347,4 @@ class AqiJob(Job):
 
 
 def build(env: JobEnv) -> AqiJob:
-    return AqiJob(env.config.jobs.aqi, AqiMetrics(env.metrics.registry), env.state_dir)
+    return AqiJob(env.job_config("aqi", AqiConfig), AqiMetrics(env.metrics.registry), env.state_dir)

@@ -24,7 +24,7 @@ from monitor.jobs.bandwidth.metrics import BandwidthMetrics
 from monitor.jobs.bandwidth.result import DIRECTIONS, BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth.rtt import LoadedRttProbe, make_probe
 from monitor.jobs.base import Job, JobEnv, JobSkipped
-from monitor.jobs.latency.config import PingTarget
+from monitor.jobs.latency.config import LatencyConfig, PingTarget
 from monitor.logs import event
 from monitor.units import ms
 
@@ -160,7 +160,9 @@ class BandwidthJob(Job):
 
 
 def build(env: JobEnv) -> BandwidthJob:
-    latency = env.config.jobs.latency  # loaded RTT pings what the latency job pings, the same way
-    return BandwidthJob(env.config.jobs.bandwidth, BandwidthMetrics(env.metrics.registry),
+    # loaded RTT pings what the latency job pings, the same way
+    latency = env.job_config("latency", LatencyConfig)
+    return BandwidthJob(env.job_config("bandwidth", BandwidthConfig),
+                        BandwidthMetrics(env.metrics.registry),
                         state_dir=env.state_dir, rtt_targets=latency.targets,
                         icmp_mode=latency.privileged)

@@ -485,4 +485,5 @@ class IperfJob(Job):
 
 
 def build(env: JobEnv) -> IperfJob:
-    return IperfJob(env.config.jobs.iperf, IperfMetrics(env.metrics.registry), env.shutdown)
+    return IperfJob(env.job_config("iperf", IperfConfig), IperfMetrics(env.metrics.registry),
+                    env.shutdown)

@@ -329,4 +329,5 @@ class LatencyJob(Job):
 
 
 def build(env: JobEnv) -> LatencyJob:
-    return LatencyJob(env.config.jobs.latency, LatencyMetrics(env.metrics.registry))
+    return LatencyJob(env.job_config("latency", LatencyConfig),
+                      LatencyMetrics(env.metrics.registry))
