@@ -10,8 +10,12 @@ import threading
 import time
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from monitor.history import History
+from monitor.jobs.aqi.card import AqiCard
+from monitor.jobs.bandwidth.budget import UsageStore
+from monitor.jobs.bandwidth.card import BandwidthCard
 from monitor.jobs.iperf.card import IperfCard
 from monitor.jobs.iperf.config import Ec2Config
 from monitor.jobs.iperf.metrics import IperfMetrics
@@ -139,3 +143,36 @@ def test_ec2_state_running_time_and_egress_cost_come_from_the_iperf_job_metrics(
     assert "Internet not measured" in html
     assert "≈ $0.18" in html
     assert "2 min 5 s" in html
+
+
+def test_every_jobs_card_adds_its_keys_sections_charts_and_typed_figures(tmp_path) -> None:
+    usage = UsageStore(tmp_path / "usage.json")
+    usage.add(1_000_000)
+    cards = [LatencyCard(), BandwidthCard(usage, 50_000_000), IperfCard(None,
+             IperfMetrics(CollectorRegistry())), AqiCard()]
+    history = History(cards)
+    now = time.time()
+    history.observe("latency", "success", latency(True, 12.0), now - 60)
+    history.observe("bandwidth", "success", {"download_mbps": 480.0, "upload_mbps": 95.0,
+                                             "backend": "http", "server": "s"}, now - 50)
+    history.observe("iperf", "success", {"server": "s", "download_bits_per_second": 4.2e8,
+                                         "upload_bits_per_second": 9e7}, now - 40)
+    history.observe("aqi", "success", {"pm25_median": 14.0, "pm10_median": 22.0,
+                                       "uk_daqi_worst": 2}, now - 30)
+    page = StatusPage(history, [], cards)
+    status = page.status(now)
+    assert status["speedtest"]["download_mbps"] == 480.0
+    assert status["budget"]["used_ratio"] == 0.02
+    assert (status["iperf"]["download_mbps"], status["ec2"]) == (420.0, None)
+    assert (status["air"]["uk_daqi"], status["air"]["uk_daqi_band"]) == (2, "Low")
+    html = page.html().decode()
+    assert re.findall(r'<section id="(\w+)"', html) == [
+        "latency", "outages", "speed", "budget", "iperf", "air", "jobs"]
+    assert len(re.findall(r"<figcaption>", html)) == 5
+    with history.lock:
+        figures = {f.name: f for card in cards for f in card.figures(history.view(card.job))}
+    assert figures["isp rtt"].value == 12.0
+    assert figures["isp rtt"].unit == "ms"
+    assert figures["download speed"].value == 480.0
+    assert figures["iperf download"].value == 420.0
+    assert figures["PM2.5"].device_class == "pm25"
