@@ -85,9 +85,10 @@ def test_alloy_pipeline_docker_discovery_to_loki() -> None:
     assert "promtail" not in code.lower()
 
 
-def test_alloy_reads_the_docker_socket_read_only() -> None:
+def test_alloy_reads_the_docker_api_through_the_proxy_not_the_socket() -> None:
     alloy = load_yaml("docker-compose.yml")["services"]["alloy"]
-    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in alloy["volumes"]
+    assert not [volume for volume in alloy["volumes"] if "docker.sock" in volume]
+    assert 'host             = "tcp://docker-proxy:2375"' in ALLOY.read_text(encoding="utf-8")
     assert "./alloy/config.alloy:/etc/alloy/config.alloy:ro" in alloy["volumes"]
     assert alloy["command"][-1] == "/etc/alloy/config.alloy"
 
