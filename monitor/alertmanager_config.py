@@ -147,9 +147,9 @@ def write(config: dict[str, Any], out: Path, mode: int = 0o600,
             handle.write("# Rendered by `home-monitor alertmanager-config`: edit "
                          "alertmanager/alertmanager.yml and secrets/, not this file.\n")
             yaml.safe_dump(config, handle, sort_keys=False, allow_unicode=True)
-        if owner is not None:
-            os.chown(tmp, *owner)
         os.chmod(tmp, mode)
+        if owner is not None:  # after chmod: with CAP_CHOWN only, root may not chmod it then
+            os.chown(tmp, *owner)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
