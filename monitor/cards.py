@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from monitor.charts import Chart
+from monitor.ledger.records import LedgerRecord
+from monitor.ledger.store import Series24h
 from monitor.series import Latest, SeriesKey, Table
+
+HistoryRows = Sequence[tuple[float, Mapping[SeriesKey, float | None]]]
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,20 @@ class Card(Protocol):
         """Every run's outcome (success or not), for state the card keeps itself (the internet
         state, say). Called with the history's lock held: quick, must not raise."""
         return
+
+    def ledger_rows(self, result: str, summary: Mapping[str, Any],
+                    at: float) -> Sequence[LedgerRecord]:
+        """What one run adds to the ledger (a speed test, an air-quality reading); called after
+        every run when the daemon keeps a ledger. Records that do not come from a run (each
+        latency probe) the job writes itself through the ledger it is built with."""
+        return ()
+
+    def from_ledger(self, series: Series24h) -> HistoryRows | None:
+        """The job's 24 h history rebuilt from the ledger's last 24 h: (time, series row) for
+        its Table, which then replaces the one kept in memory, so a restart keeps the charts.
+        It may also take state it lists (the outage list). None: the job keeps nothing in the
+        ledger and its Table stays in memory."""
+        return None
 
     def status(self, view: JobView, now: float) -> dict[str, Any]:
         """Its keys of /api/status (JSON-able); the page is rendered from the same dict."""

@@ -187,9 +187,7 @@ def _report(config: Config, month: str | None, fmt: str, tz_name: str | None,
     if not path.exists():
         print(f"{path}: no ledger here (state_dir: {config.state_dir})", file=sys.stderr)
         return 1
-    plan_config = config.ledger.plan or config.jobs.bandwidth.plan
-    plan = Plan() if plan_config is None else Plan(plan_config.download_mbps,
-                                                   plan_config.upload_mbps)
+    plan = Plan(*config.report_plan())
     _, body = render_report(Reader(path), month or current_month(tz), fmt, tz, plan)
     if out:
         Path(out).write_bytes(body)

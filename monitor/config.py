@@ -68,6 +68,17 @@ class Config:
         """Every job's config by name, in registry order (enabled or not)."""
         return job_configs(self.jobs)
 
+    def report_plan(self) -> tuple[float | None, float | None]:
+        """The contracted (download, upload) Mbit/s the ISP report compares against: the
+        ledger's `plan`, else the first job config that declares one (the speed test's)."""
+        plans: list[Any] = [self.ledger.plan] + [getattr(job, "plan", None)
+                                                  for job in self.job_configs().values()]
+        for plan in plans:
+            down, up = getattr(plan, "download_mbps", None), getattr(plan, "upload_mbps", None)
+            if down is not None or up is not None:
+                return down, up
+        return None, None
+
 
 def job_configs(jobs: JobsConfig) -> dict[str, JobConfig]:
     found = {f.name: getattr(jobs, f.name) for f in fields(jobs)}

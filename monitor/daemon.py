@@ -23,10 +23,14 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.history import History
 from monitor.jobs.base import Job, JobEnv, build_job
+from monitor.ledger.report import Plan
+from monitor.ledger.store import Ledger
+from monitor.ledger_metrics import LedgerCollector
 from monitor.logs import event
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
 from monitor.web import MetricsServer, make_handler
+from monitor.webpage.report import ReportRoute
 from monitor.webpage.statuspage import StatusPage
 
 log = logging.getLogger("monitor.daemon")
@@ -45,7 +49,9 @@ class Daemon:
         self.metrics = Metrics(registry)
         self.shutdown = threading.Event()
         self.state_dir = Path(config.state_dir)
-        self.env = JobEnv(config, self.metrics, self.state_dir, self.shutdown)
+        self.ledger = Ledger.from_config(config.ledger, self.state_dir, __version__) \
+            if config.ledger.enabled else None
+        self.env = JobEnv(config, self.metrics, self.state_dir, self.shutdown, self.ledger)
         link_lock = threading.Lock()
         self.runners: list[JobRunner] = []
         job_configs = config.job_configs()
@@ -60,9 +66,15 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(max_workers=2 * len(job_configs) + 2)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone="UTC")
         cards = [card for runner in self.runners if (card := runner.job.card()) is not None]
-        self.history = History(cards)
-        self.page = StatusPage(self.history, self.runners, cards)
-        handler = make_handler(self.metrics.registry, self.page, self.health)
+        self.history = History(cards, ledger=self.ledger)
+        self.page = StatusPage(self.history, self.runners, cards,
+                               report_link=self.ledger is not None)
+        report = None
+        if self.ledger is not None:
+            LedgerCollector(self.ledger, self.metrics.registry,
+                            config.ledger.monitor_off_report_after)
+            report = ReportRoute(self.ledger, Plan(*config.report_plan()))
+        handler = make_handler(self.metrics.registry, self.page, self.health, report)
         self.server = MetricsServer(config.listen_address, handler)
 
     def health(self) -> tuple[bool, str]:
@@ -75,6 +87,8 @@ class Daemon:
 
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.ledger is not None:
+            self._open_ledger(self.ledger)
         self.server.start()
         now = datetime.now().astimezone()
         for runner in self.runners:
@@ -93,6 +107,15 @@ class Daemon:
         event(log, logging.INFO, "home-monitor started", version=__version__,
               listen=f"{host}:{self.server.port}", config=self.config.source,
               jobs=[runner.name for runner in self.runners])
+
+    def _open_ledger(self, ledger: Ledger) -> None:
+        gap = ledger.open()
+        if gap is not None:
+            event(log, logging.WARNING if gap.seconds >= self.config.ledger.
+                  monitor_off_report_after else logging.INFO,
+                  f"no data for {gap.seconds:.0f} s: monitor off (power cut or restart)",
+                  last_seen=round(gap.last_seen, 3), restarted=round(gap.restarted_at, 3),
+                  clean_stop=gap.clean_stop)
 
     def _run(self, runner: JobRunner) -> None:
         outcome = runner.run_once()
@@ -115,6 +138,8 @@ class Daemon:
             runner.join(max(0.0, deadline - time.monotonic()))
         for runner in self.runners:
             runner.job.close()
+        if self.ledger is not None:
+            self.ledger.close()  # after the jobs: their last records are written
         self.server.stop()
         event(log, logging.INFO, "home-monitor stopped")
 

@@ -1,31 +1,46 @@
-"""The last 24 h of each job, in memory, for the status page and /api/status.
+"""The last 24 h of each job for the status page and /api/status, read from the ledger.
 
 Fed with the outcomes the runner already has (no scraping of our own /metrics). Each enabled
 job's card says which typed series a result adds (monitor/cards.py); the history keeps them in
 a Table per job (monitor/series.py) with the job's latest success, and knows no job by name.
-Nothing here survives a restart: this class is the seam a persistent store can sit behind.
+
+With a ledger, each run's records go to it (`Card.ledger_rows`) and the Tables of the cards
+that keep their history there are rebuilt from its last 24 h (`Card.from_ledger`) whenever it
+has committed new rows, so a restart, a kill -9 or a power cut keeps the charts and the outage
+list. Without one (ledger.enabled: false), or for a card that keeps nothing there, the Table
+is filled in memory from each run and a restart empties it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.cards import Card, JobView
+from monitor.ledger.store import Ledger
+from monitor.logs import event
 from monitor.series import WINDOW, Latest, Table
+
+log = logging.getLogger("monitor.history")
 
 
 class History:
     """What the page shows over time. `observe(job, result, summary, at)` after every run."""
 
-    def __init__(self, cards: Sequence[Card] = (), window: float = WINDOW) -> None:
+    def __init__(self, cards: Sequence[Card] = (), window: float = WINDOW,
+                 ledger: Ledger | None = None) -> None:
         self.window = window
         self.cards = {card.job: card for card in cards}
+        self.ledger = ledger
         self.lock = threading.Lock()
         self.version = 0  # bumped on every change: the page caches its charts by it
         self.tables: dict[str, Table] = {}
         self.latest: dict[str, Latest] = {}
+        self.from_ledger: set[str] = set()  # the jobs whose Table is the ledger's
+        self._commits: int | None = None  # the ledger's commit count the tables were read at
 
     def table(self, job: str) -> Table:
         if job not in self.tables:
@@ -34,16 +49,45 @@ class History:
 
     def observe(self, job: str, result: str, summary: Mapping[str, Any], at: float) -> None:
         card = self.cards.get(job)
+        if card is not None and self.ledger is not None:
+            try:
+                for record in card.ledger_rows(result, summary, at):
+                    self.ledger.record(record)
+            except Exception as exc:  # noqa: BLE001 - a card's bug must not stop the history
+                event(log, logging.ERROR, "history: a card's ledger rows failed", job=job,
+                      error=repr(exc))
         with self.lock:
             if result == "success":
                 self.latest[job] = Latest(at, dict(summary))
                 row = card.series(summary) if card is not None else {}
-                if row:
+                if row and job not in self.from_ledger:
                     self.table(job).add(at, row)
             if card is not None:
                 card.observe(result, summary, at)
             for table in self.tables.values():
                 table.prune(at)
+            self.version += 1
+
+    def refresh(self, now: float | None = None) -> None:
+        """Rebuild the ledger-backed Tables when the ledger committed since the last read
+        (a commit every write interval: a page request costs no query in between)."""
+        if self.ledger is None or self.ledger.stats.commits == self._commits:
+            return
+        now = time.time() if now is None else now
+        commits = self.ledger.stats.commits
+        series = self.ledger.series_24h(now)
+        with self.lock:
+            for job, card in self.cards.items():
+                rows = card.from_ledger(series)
+                if rows is None:
+                    continue
+                table = Table(self.window)
+                for at, row in sorted(rows, key=lambda item: item[0]):
+                    table.add(at, row)
+                table.prune(now)
+                self.tables[job] = table
+                self.from_ledger.add(job)
+            self._commits = commits
             self.version += 1
 
     def view(self, job: str) -> JobView:

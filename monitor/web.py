@@ -1,4 +1,4 @@
-"""The HTTP server: /metrics, /healthz, the status page at / and /api/status."""
+"""The HTTP server: /metrics, /healthz, the status page at /, /api/status and /report."""
 
 from __future__ import annotations
 
@@ -11,14 +11,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from monitor import __version__
 from monitor.webpage.statuspage import StatusPage
 
+Route = Callable[[str], tuple[int, str, bytes]]  # query string -> (status, type, body)
+
 
 def make_handler(registry: CollectorRegistry, page: StatusPage,
-                 healthy: Callable[[], tuple[bool, str]]) -> type[BaseHTTPRequestHandler]:
+                 healthy: Callable[[], tuple[bool, str]],
+                 report: Route | None = None) -> type[BaseHTTPRequestHandler]:
+    """`report`: the ISP report at /report (None without a ledger: 404)."""
     class Handler(BaseHTTPRequestHandler):
         server_version = f"home-monitor/{__version__}"
 
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
             if path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
             elif path == "/healthz":
@@ -29,6 +33,8 @@ def make_handler(registry: CollectorRegistry, page: StatusPage,
                 self._send(200, "text/html; charset=utf-8", page.html())
             elif path == "/api/status":
                 self._send(200, "application/json", page.api())
+            elif path == "/report" and report is not None:
+                self._send(*report(query))
             elif path == "/favicon.ico":  # the page links an inline icon; this is for others
                 self._send(200, "image/svg+xml", page.favicon())
             else:

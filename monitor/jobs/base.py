@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from monitor.cards import Card
 from monitor.jobconfig import JobConfig
+from monitor.ledger.store import Ledger
 from monitor.metrics import Metrics
 
 
@@ -42,12 +43,14 @@ class SiteConfig(Protocol):
 
 @dataclass
 class JobEnv:
-    """What `build(env)` gets: the whole config, the metrics, a place for state, shutdown."""
+    """What `build(env)` gets: the whole config, the metrics, a place for state, shutdown, and
+    the ledger (None when ledger.enabled is false) for records that do not come from a run."""
 
     config: SiteConfig
     metrics: Metrics
     state_dir: Path
     shutdown: threading.Event = field(default_factory=threading.Event)
+    ledger: Ledger | None = None
 
     def job_config(self, name: str, kind: type[C]) -> C:
         """The config of the job `name` as its class `kind` (a job's own, or another job's it

@@ -3,8 +3,10 @@
 from monitor.ledger.records import (
     MONITOR_OFF,
     AqiHour,
+    AqiSample,
     DaemonEvent,
     LatencyMinute,
+    LedgerRecord,
     LedgerStats,
     MonitorOff,
     OutageRow,
@@ -19,6 +21,6 @@ from monitor.ledger.store import (
     Series24h,
 )
 
-__all__ = ["MONITOR_OFF", "AqiHour", "DaemonEvent", "LatencyMinute", "LatencySlot", "Ledger",
-           "LedgerStats", "MonitorOff", "MonthRows", "OutageRow", "Reader", "Retention",
-           "Series24h", "SpeedTestRow"]
+__all__ = ["MONITOR_OFF", "AqiHour", "AqiSample", "DaemonEvent", "LatencyMinute", "LatencySlot",
+           "Ledger", "LedgerRecord", "LedgerStats", "MonitorOff", "MonthRows", "OutageRow",
+           "Reader", "Retention", "Series24h", "SpeedTestRow"]

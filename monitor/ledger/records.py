@@ -61,6 +61,19 @@ class AqiHour:
 
 
 @dataclass(frozen=True)
+class AqiSample:
+    """One air-quality reading; the ledger keeps the hour's mean per sensor."""
+
+    sensor: str
+    at: float
+    pm25: float | None
+    pm10: float | None
+
+
+LedgerRecord = OutageRow | SpeedTestRow | LatencyMinute | AqiHour | AqiSample
+
+
+@dataclass(frozen=True)
 class DaemonEvent:
     at: float
     kind: str  # "start" or "stop"

@@ -13,6 +13,7 @@ the daemon's measuring.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -30,6 +31,7 @@ from monitor.ledger.records import (
     AqiHour,
     DaemonEvent,
     LatencyMinute,
+    LedgerRecord,
     LedgerStats,
     MonitorOff,
     OutageRow,
@@ -225,6 +227,14 @@ class Reader:
                            "WHERE minute >= ? AND minute < ?", (since, until))
         return [(row[0], row[1], row[2], row[3]) for row in rows]
 
+    def database_bytes(self) -> int:
+        """The file and its write-ahead log, as they are on disk now."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                total += self.path.with_name(self.path.name + suffix).stat().st_size
+        return total
+
     def first_seen(self) -> float | None:
         """The ledger's first sign of life still kept (its oldest start)."""
         rows = self._query("SELECT min(at) FROM daemon_events")
@@ -347,6 +357,19 @@ class Ledger(Reader):
             self.flush()
 
     # --- recording (any thread, never blocks on the disk) -------------------------------------
+
+    def record(self, row: LedgerRecord) -> None:
+        """Any record a card hands over (monitor/cards.py `ledger_rows`)."""
+        if isinstance(row, OutageRow):
+            self.record_outage(row)
+        elif isinstance(row, SpeedTestRow):
+            self.record_speed_test(row)
+        elif isinstance(row, LatencyMinute):
+            self.record_latency_minute(row)
+        elif isinstance(row, AqiHour):
+            self.record_aqi_hour(row)
+        else:
+            self.record_aqi_sample(row.sensor, row.at, row.pm25, row.pm10)
 
     def record_outage(self, row: OutageRow) -> None:
         self._add("outage", (row.start, row.end, row.cause))

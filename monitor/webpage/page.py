@@ -17,8 +17,10 @@ FAVICON_SVG = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>"
 COLOURS = {True: "#1f9d55", False: "#d64545", None: "#8a8f98"}
 
 
-def render(status: Mapping[str, Any], sections: Sequence[str], now: float) -> str:
+def render(status: Mapping[str, Any], sections: Sequence[str], now: float,
+           report_link: bool = False) -> str:
     """`sections`: the enabled jobs' sections (their cards'), in registry order."""
+    report = '<a href="/report">monthly report</a> · ' if report_link else ""
     internet = status.get("internet") or {}
     up = internet.get("up")
     favicon = FAVICON_SVG.format(colour=COLOURS[up]).replace("#", "%23")
@@ -33,7 +35,7 @@ def render(status: Mapping[str, Any], sections: Sequence[str], now: float) -> st
 <main>{''.join(s for s in sections if s)}{_jobs(status, now)}</main>
 <footer>home-monitor {escape(status.get("version", ""))} · {escape(clock(status.get(
         "generated_at"), now))} · refreshes every {REFRESH_SECONDS} s ·
-<a href="/api/status">/api/status</a> · <a href="/metrics">/metrics</a> ·
+{report}<a href="/api/status">/api/status</a> · <a href="/metrics">/metrics</a> ·
 <a href="/healthz">/healthz</a></footer></body></html>
 """
 

@@ -20,8 +20,10 @@ from monitor.webpage.status import snapshot
 
 class StatusPage:
     def __init__(self, history: History, runners: Sequence[JobRunner],
-                 cards: Sequence[Card]) -> None:
+                 cards: Sequence[Card], report_link: bool = False) -> None:
+        """`report_link`: the daemon serves /report (it keeps a ledger)."""
         self.history, self.runners, self.cards = history, runners, list(cards)
+        self.report_link = report_link
         self._lock = threading.Lock()
         self._charts: tuple[tuple[int, int], dict[str, list[str]]] | None = None
 
@@ -35,11 +37,12 @@ class StatusPage:
         now = time.time()
         status, charts = self.status(now), self.charts(now)
         sections = [card.section(status, charts.get(card.job, []), now) for card in self.cards]
-        return page.render(status, sections, now).encode()
+        return page.render(status, sections, now, self.report_link).encode()
 
     def charts(self, now: float) -> dict[str, list[str]]:
         """Each card's charts as HTML figures, by job. Rebuilt when the history changed or
         the time axis moved on a minute."""
+        self.history.refresh(now)
         key = (self.history.version, int(now // 60))
         with self._lock:
             if self._charts is None or self._charts[0] != key:

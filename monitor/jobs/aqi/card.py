@@ -8,13 +8,16 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from monitor.cards import Card, Figure, JobView
+from monitor.cards import Card, Figure, HistoryRows, JobView
 from monitor.charts import Band, Chart, Line
 from monitor.htmlparts import iso, num
 from monitor.jobs.aqi.indices import DAQI_COLOURS, DAQI_UPPER, daqi_band
+from monitor.ledger.records import AqiSample
+from monitor.ledger.store import Series24h
 from monitor.series import SeriesKey, number
 
 PM25, PM10, DAQI = SeriesKey("pm", "pm2.5"), SeriesKey("pm", "pm10"), SeriesKey("uk_daqi")
+SENSOR = "median"  # the ledger keeps the hourly mean of the sensors' median the page shows
 
 
 def daqi_bands(pollutant: str) -> list[Band]:
@@ -34,6 +37,18 @@ class AqiCard(Card):
         return {PM25: number(summary.get("pm25_median")),
                 PM10: number(summary.get("pm10_median")),
                 DAQI: number(summary.get("uk_daqi_worst"))}
+
+    def ledger_rows(self, result: str, summary: Mapping[str, Any],
+                    at: float) -> list[AqiSample]:
+        pm25, pm10 = number(summary.get("pm25_median")), number(summary.get("pm10_median"))
+        if result != "success" or (pm25 is None and pm10 is None):
+            return []
+        return [AqiSample(SENSOR, at, pm25, pm10)]
+
+    def from_ledger(self, series: Series24h) -> HistoryRows:
+        """Hourly means: the 24 h chart has a point an hour (at its middle)."""
+        return [(hour.hour + 1800.0, {PM25: hour.pm25, PM10: hour.pm10})
+                for hour in series.aqi if hour.sensor == SENSOR]
 
     def status(self, view: JobView, now: float) -> dict[str, Any]:
         if view.latest is None:

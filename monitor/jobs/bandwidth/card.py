@@ -7,10 +7,12 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from monitor.cards import Card, Figure, JobView
+from monitor.cards import Card, Figure, HistoryRows, JobView
 from monitor.charts import Chart, Line
 from monitor.htmlparts import clock, data_size, iso, mbps, rows
 from monitor.jobs.bandwidth.budget import UsageStore, current_month
+from monitor.ledger.records import SpeedTestRow
+from monitor.ledger.store import Series24h
 from monitor.series import SeriesKey, number
 
 DIRECTIONS = ("download", "upload")
@@ -32,6 +34,27 @@ class BandwidthCard(Card):
     def observe(self, result: str, summary: Mapping[str, Any], at: float) -> None:
         self.month = current_month(at)  # any run may have used data, a failed one too
         self.used_bytes = self.usage.used(self.month)
+
+    def ledger_rows(self, result: str, summary: Mapping[str, Any],
+                    at: float) -> list[SpeedTestRow]:
+        if result not in ("success", "failure"):
+            return []
+        def bps(key: str) -> float | None:
+            value = number(summary.get(key))
+            return None if value is None else value * 1e6
+
+        latency = number(summary.get("latency_ms"))
+        used = sum(int(number(summary.get(f"bytes_{d}")) or 0) for d in DIRECTIONS)
+        return [SpeedTestRow(at, self.job, str(summary.get("backend") or ""),
+                             str(summary.get("server") or ""), bps("download_mbps"),
+                             bps("upload_mbps"), None if latency is None else latency / 1000,
+                             used, ok=result == "success",
+                             error=None if result == "success" else "failed")]
+
+    def from_ledger(self, series: Series24h) -> HistoryRows:
+        return [(test.at, {SeriesKey("mbps", "download"): _mbps(test.download_bps),
+                           SeriesKey("mbps", "upload"): _mbps(test.upload_bps)})
+                for test in series.speed_tests if test.kind == self.job and test.ok]
 
     def status(self, view: JobView, now: float) -> dict[str, Any]:
         latest = view.latest
@@ -63,6 +86,10 @@ class BandwidthCard(Card):
             '<p class="muted">no test yet</p>'
         return (f'<section id="speed"><h2>Speed</h2>{table}{"".join(charts)}</section>'
                 f'{_budget(status.get("budget") or {})}')
+
+
+def _mbps(bps: float | None) -> float | None:
+    return None if bps is None else round(bps / 1e6, 3)
 
 
 def _budget(budget: Mapping[str, Any]) -> str:

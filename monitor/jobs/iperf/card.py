@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from monitor.cards import Card, Figure, JobView
+from monitor.cards import Card, Figure, HistoryRows, JobView
 from monitor.charts import Chart, Line
 from monitor.htmlparts import clock, data_size, duration, iso, mbps, rows
 from monitor.jobs.iperf.config import Ec2Config
 from monitor.jobs.iperf.metrics import IperfMetrics
+from monitor.ledger.records import SpeedTestRow
+from monitor.ledger.store import Series24h
 from monitor.series import SeriesKey, number
 
 DIRECTIONS = ("download", "upload")
@@ -27,6 +29,22 @@ class IperfCard(Card):
 
     def series(self, summary: Mapping[str, Any]) -> dict[SeriesKey, float | None]:
         return {SeriesKey("mbps", d): _mbps(summary, d) for d in DIRECTIONS}
+
+    def ledger_rows(self, result: str, summary: Mapping[str, Any],
+                    at: float) -> list[SpeedTestRow]:
+        if result not in ("success", "failure"):
+            return []
+        used = sum(int(number(summary.get(f"{d}_bytes")) or 0) for d in DIRECTIONS)
+        return [SpeedTestRow(at, self.job, "iperf3", str(summary.get("server") or ""),
+                             number(summary.get("download_bits_per_second")),
+                             number(summary.get("upload_bits_per_second")), None, used,
+                             ok=result == "success",
+                             error=None if result == "success" else "failed")]
+
+    def from_ledger(self, series: Series24h) -> HistoryRows:
+        return [(test.at, {SeriesKey("mbps", "download"): _round_mbps(test.download_bps),
+                           SeriesKey("mbps", "upload"): _round_mbps(test.upload_bps)})
+                for test in series.speed_tests if test.kind == self.job and test.ok]
 
     def status(self, view: JobView, now: float) -> dict[str, Any]:
         return {"iperf": _latest(view), "ec2": self._ec2()}
@@ -66,7 +84,10 @@ class IperfCard(Card):
 
 
 def _mbps(summary: Mapping[str, Any], direction: str) -> float | None:
-    bps = number(summary.get(f"{direction}_bits_per_second"))
+    return _round_mbps(number(summary.get(f"{direction}_bits_per_second")))
+
+
+def _round_mbps(bps: float | None) -> float | None:
     return None if bps is None else round(bps / 1e6, 2)
 
 

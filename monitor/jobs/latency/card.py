@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from monitor.cards import Card, Figure, JobView
+from monitor.cards import Card, Figure, HistoryRows, JobView
 from monitor.charts import Chart, Line
 from monitor.htmlparts import clock, duration, iso, num, rows
+from monitor.ledger.records import MONITOR_OFF
+from monitor.ledger.store import Series24h
 from monitor.outages import Outage, RecentOutages
 from monitor.series import SeriesKey, number
 
@@ -19,12 +21,15 @@ MAX_OUTAGES = 500
 WINDOW = 24 * 3600.0
 RTT, JITTER, LOSS = "rtt_ms", "jitter_ms", "loss_ratio"
 INTERNET_UP = SeriesKey("internet_up")
+INTERNET = "internet"  # the cause of an outage the probes found
+MONITOR_OFF_TEXT = "no data: monitor off (power cut or restart)"
 
 
 @dataclass(frozen=True)
 class Span:
     start: float
     end: float
+    cause: str | None = INTERNET  # None: not known; "monitor_off": the daemon was not running
 
     @property
     def seconds(self) -> float:
@@ -64,18 +69,33 @@ class LatencyCard(Card):
         while self.outages and self.outages[0].end < cutoff:
             self.outages.popleft()
 
+    def from_ledger(self, series: Series24h) -> HistoryRows:
+        """The charts from the ledger's per-minute rows in 5-minute slots; the outage list
+        gains the ledger's (those before a restart, and the monitor's own downtime)."""
+        self.add_outages(Span(o.start, o.end, o.cause) for o in series.outages
+                         if o.end is not None)
+        found: list[tuple[float, dict[SeriesKey, float | None]]] = []
+        for slot in series.latency:
+            found.append((slot.start + 150.0, {
+                SeriesKey(RTT, slot.target): _ms(slot.rtt_mean),
+                SeriesKey(JITTER, slot.target): _ms(slot.jitter),
+                SeriesKey(LOSS, slot.target): 1 - slot.received / slot.sent if slot.sent
+                else None}))
+        return found
+
     def add_outages(self, found: Iterable[Outage | Span]) -> None:
         for outage in sorted(found, key=lambda o: o.start):
-            self.add_outage(outage.start, outage.end)
+            self.add_outage(outage.start, outage.end,
+                            outage.cause if isinstance(outage, Span) else INTERNET)
 
-    def add_outage(self, start: float, end: float) -> None:
+    def add_outage(self, start: float, end: float, cause: str | None = INTERNET) -> None:
         key = (round(start, 3), round(end, 3))
         if key in self._seen:
             return
         if len(self._seen) > 4 * MAX_OUTAGES:
             self._seen = {(round(o.start, 3), round(o.end, 3)) for o in self.outages}
         self._seen.add(key)
-        self.outages.append(Span(start, end))
+        self.outages.append(Span(start, end, cause))
         if len(self.outages) > 1 and self.outages[-2].start > start:
             self.outages = deque(sorted(self.outages, key=lambda o: o.start),
                                  maxlen=MAX_OUTAGES)
@@ -116,15 +136,27 @@ class LatencyCard(Card):
             '<p class="muted">no window yet</p>'
         listed = [(escape(clock(o["start"], now)),
                    escape(clock(o["end"], now)) if o["end"] else '<b class="down">ongoing</b>',
-                   escape(duration(o["seconds"]))) for o in status.get("outages", [])]
-        outages = rows(("start", "end", "duration"), listed, {2}) if listed else \
+                   escape(duration(o["seconds"])), _cause(o.get("cause")))
+                  for o in status.get("outages", [])]
+        outages = rows(("start", "end", "duration", ""), listed, {2}) if listed else \
             '<p class="muted">none in the last 24 h</p>'
         return (f'<section id="latency"><h2>Latency now</h2>{table}{"".join(charts)}</section>'
                 f'<section id="outages"><h2>Outages (24 h)</h2>{outages}</section>')
 
 
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def _cause(cause: str | None) -> str:
+    if cause == MONITOR_OFF:
+        return f'<span class="muted">{MONITOR_OFF_TEXT}</span>'
+    return "" if cause in (None, INTERNET) else escape(cause)
+
+
 def _internet(up: bool | None, since: float | None, outages: list[Span],
               now: float) -> dict[str, Any]:
+    outages = [o for o in outages if o.cause != MONITOR_OFF]
     if up and outages and since is not None and outages[-1].end >= since - 60:
         since = outages[-1].end  # the outage log knows the first reply to the probe slot
     return {"up": up, "since": iso(since),
@@ -147,9 +179,9 @@ def _targets(view: JobView) -> dict[str, Any]:
 def _outages(up: bool | None, since: float | None, outages: list[Span],
              now: float) -> list[dict[str, Any]]:
     listed: list[dict[str, Any]] = [
-        {"start": iso(o.start), "end": iso(o.end), "seconds": round(float(o.end - o.start), 1)}
-        for o in reversed(outages)]
+        {"start": iso(o.start), "end": iso(o.end), "seconds": round(float(o.end - o.start), 1),
+         "cause": o.cause} for o in reversed(outages)]
     if up is False and since is not None:  # going on now
         listed.insert(0, {"start": iso(since), "end": None,
-                          "seconds": round(max(0.0, now - since), 1)})
+                          "seconds": round(max(0.0, now - since), 1), "cause": INTERNET})
     return listed

@@ -19,10 +19,12 @@ from typing import Any
 
 from monitor.icmp_echo import resolve_privileged
 from monitor.jobs.base import Job, JobEnv
-from monitor.jobs.latency.card import LatencyCard
+from monitor.jobs.latency.card import INTERNET, LatencyCard
 from monitor.jobs.latency.config import WINDOW_MARGIN, LatencyConfig
 from monitor.jobs.latency.metrics import LatencyMetrics
 from monitor.jobs.latency.prober import Prober, ProbeTarget
+from monitor.ledger.records import OutageRow
+from monitor.ledger.store import Ledger
 from monitor.logs import event
 from monitor.units import ms
 
@@ -203,10 +205,12 @@ class LatencyJob(Job):
     uses_link = False
 
     def __init__(self, config: LatencyConfig, metrics: LatencyMetrics,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, ledger: Ledger | None = None) -> None:
+        """`ledger`: where every probe (folded into minutes) and every outage is kept."""
         self.config = config
         self.metrics = metrics
         self.clock = clock
+        self.ledger = ledger
         self.tracker = OutageTracker(config.outage_after)
         self.prober: Prober | None = None
         self._privileged: bool | None = None
@@ -268,6 +272,8 @@ class LatencyJob(Job):
         if rtt is not None:
             received.inc()
             histogram.observe(rtt)
+        if self.ledger is not None:
+            self.ledger.record_probe(label, self.clock(), rtt)
 
     def _on_slot(self, slot: int, at: float, reply_at: float | None) -> None:
         added, edge = self.tracker.slot(at, reply_at)
@@ -285,6 +291,8 @@ class LatencyJob(Job):
             return
         assert edge.end is not None
         self.metrics.recent_outages.add(edge.start, edge.end)  # the outage report's edges
+        if self.ledger is not None:
+            self.ledger.record_outage(OutageRow(edge.start, edge.end, INTERNET))
         event(log, logging.INFO, f"internet back after {edge.seconds:.0f} s",
               outage_seconds=round(edge.seconds, 3), targets=self._internet,
               start=round(edge.start, 3), end=round(edge.end, 3))
@@ -330,4 +338,4 @@ class LatencyJob(Job):
 
 def build(env: JobEnv) -> LatencyJob:
     return LatencyJob(env.job_config("latency", LatencyConfig),
-                      LatencyMetrics(env.metrics.registry))
+                      LatencyMetrics(env.metrics.registry), ledger=env.ledger)
