@@ -74,6 +74,8 @@ ROUTES = [
     (["alertname=InternetDown", "severity=critical", "probe=home"], "home"),
     (["alertname=Watchdog", "severity=none"], "heartbeat"),
     (["alertname=InternetOutageReport", "severity=info", "start=x", "end=y"], "phone-once"),
+    (["alertname=MonitorOffReport", "severity=info", "last_seen=x", "restarted=y"],
+     "phone-once"),
     (["alertname=TestNotification", "severity=info"], "phone-once"),
     (["alertname=HomeMonitorDown", "severity=critical"], "phone"),
     (["alertname=SlowInternet", "severity=warning"], "phone"),
@@ -102,6 +104,7 @@ def test_timing_of_each_route() -> None:
     # a send at every group_interval tick: repeat_interval below it, the tick at most 60 s
     assert _seconds(heartbeat["repeat_interval"]) < _seconds(heartbeat["group_interval"]) <= 60
     report = _route("InternetOutageReport")
+    assert _route("MonitorOffReport") == report  # the same route: once, after the fact
     assert report["group_by"] == ["..."]  # one group per outage: its own short group_wait
     assert _seconds(report["group_wait"]) <= 10
     assert _seconds(report["group_interval"]) <= 60  # the retry after a failed first delivery
