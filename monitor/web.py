@@ -33,6 +33,8 @@ def make_handler(registry: CollectorRegistry, page: StatusPage,
                 self._send(200, "text/html; charset=utf-8", page.html())
             elif path == "/api/status":
                 self._send(200, "application/json", page.api())
+            elif path == "/api/history":
+                self._send(200, "application/json", page.history_api())
             elif path == "/report" and report is not None:
                 self._send(*report(query))
             elif path == "/favicon.ico":  # the page links an inline icon; this is for others

@@ -33,6 +33,20 @@ class StatusPage:
     def api(self) -> bytes:
         return json.dumps(self.status(), indent=1).encode()
 
+    def history_api(self) -> bytes:
+        """/api/history: every job's 24 h series as [time, mean] per 5-minute slot, keyed
+        "figure" or "figure/label" (what the charts draw, for readers and restart tests)."""
+        self.history.refresh()
+        found: dict[str, dict[str, list[list[float]]]] = {}
+        with self.history.lock:
+            for card in self.cards:
+                table = self.history.view(card.job).table
+                found[card.job] = {
+                    f"{key.figure}/{key.label}" if key.label else key.figure:
+                        [[round(at, 3), round(value, 6)] for at, value in table.points(key)]
+                    for key in table.series_keys()}
+        return json.dumps(found).encode()
+
     def html(self) -> bytes:
         now = time.time()
         status, charts = self.status(now), self.charts(now)
