@@ -14,7 +14,6 @@ import io
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +73,10 @@ def _seed(path: Path, now: float) -> list[OutageRow]:
     return seeded
 
 
-@pytest.fixture()
-def setup(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, int]:
     port = free_port()
-    config_path = write_config(tmp_path / "config.yml", _config(tmp_path, port))
-    yield config_path, port
+    return write_config(tmp_path / "config.yml", _config(tmp_path, port)), port
 
 
 def _wait_for_history(base: str, points: int) -> None:
@@ -132,7 +130,8 @@ def test_sigterm_and_kill_9_keep_outages_and_charts(tmp_path: Path,
         assert "homemon_ledger_write_errors_total 0.0" in metrics
         written = [line for line in metrics.splitlines()
                    if line.startswith("homemon_ledger_rows_written_total ")]
-        assert written and float(written[0].split()[1]) > 0
+        assert written
+        assert float(written[0].split()[1]) > 0
 
         time.sleep(2.5 * WRITE_INTERVAL)
         committed_outages, committed_rtt = _outages(base), _rtt(base)
