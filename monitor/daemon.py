@@ -89,8 +89,13 @@ class Daemon:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.ledger is not None:
             self._open_ledger(self.ledger)
+            self.history.refresh()
         self.server.start()
         now = datetime.now().astimezone()
+        if self.ledger is not None:
+            # the history follows the ledger's commits here, off the request path
+            self._schedule("ledger-history", self.ledger.write_interval, self._refresh,
+                           now + timedelta(seconds=self.ledger.write_interval))
         for runner in self.runners:
             runner.job.on_start()
             offset = random.uniform(0, min(MAX_START_OFFSET, runner.interval / 4))
@@ -120,7 +125,14 @@ class Daemon:
     def _run(self, runner: JobRunner) -> None:
         outcome = runner.run_once()
         self.history.observe(runner.name, outcome.result, outcome.summary, outcome.finished_at)
-        self.page.charts(time.time())  # rebuilt here, in the job's thread, not by a request
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Read what the ledger committed and redraw the charts: here, in a job's or the
+        scheduler's thread, not by a request."""
+        now = time.time()
+        self.history.refresh(now)
+        self.page.charts(now)
 
     def _schedule(self, job_id: str, interval: float, func: Any, first: datetime) -> None:
         self.scheduler.add_job(

@@ -69,8 +69,9 @@ class History:
             self.version += 1
 
     def refresh(self, now: float | None = None) -> None:
-        """Rebuild the ledger-backed Tables when the ledger committed since the last read
-        (a commit every write interval: a page request costs no query in between)."""
+        """Rebuild the ledger-backed Tables when the ledger committed since the last read (a
+        commit every write interval). The daemon calls it after each job run and each write
+        interval, so a page request never pays for the query."""
         if self.ledger is None or self.ledger.stats.commits == self._commits:
             return
         now = time.time() if now is None else now

@@ -20,7 +20,6 @@ def snapshot(history: History, runners: Sequence[JobRunner], cards: Sequence[Car
     now = time.time() if now is None else now
     status: dict[str, Any] = {"version": __version__, "generated_at": iso(now),
                               "internet": None}  # the latency card's, when that job runs
-    history.refresh(now)
     with history.lock:
         for card in cards:
             status.update(card.status(history.view(card.job), now))

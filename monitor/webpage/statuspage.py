@@ -36,7 +36,6 @@ class StatusPage:
     def history_api(self) -> bytes:
         """/api/history: every job's 24 h series as [time, mean] per 5-minute slot, keyed
         "figure" or "figure/label" (what the charts draw, for readers and restart tests)."""
-        self.history.refresh()
         found: dict[str, dict[str, list[list[float]]]] = {}
         with self.history.lock:
             for card in self.cards:
@@ -56,7 +55,6 @@ class StatusPage:
     def charts(self, now: float) -> dict[str, list[str]]:
         """Each card's charts as HTML figures, by job. Rebuilt when the history changed or
         the time axis moved on a minute."""
-        self.history.refresh(now)
         key = (self.history.version, int(now // 60))
         with self._lock:
             if self._charts is None or self._charts[0] != key:
