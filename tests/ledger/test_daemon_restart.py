@@ -180,3 +180,22 @@ def test_report_route_serves_html_csv_and_json(tmp_path: Path,
 
         assert http_get(f"{base}/report?month=2026-13")[0] == 400
         assert http_get(f"{base}/report?month={month}&format=pdf")[0] == 400
+
+
+def test_a_corrupt_ledger_is_moved_aside_and_the_daemon_keeps_measuring(
+        tmp_path: Path, setup: tuple[Path, int]) -> None:
+    config_path, port = setup
+    base = f"http://127.0.0.1:{port}"
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "ledger.db").write_bytes(b"this is no SQLite file " * 200)
+    log = tmp_path / "daemon.log"
+    with daemon(config_path, port=port, log_path=log):
+        wait_until(lambda: len(_rtt(base)) >= 1, 30, what="RTT from the fresh ledger")
+        assert http_get(f"{base}/healthz")[0] == 200
+        metrics = http_get(f"{base}/metrics")[1].decode()
+        assert "homemon_ledger_databases_moved_aside_total 1.0" in metrics
+        assert 'homemon_job_runs_total{job="latency",result="success"}' in metrics
+    moved = sorted(path.name for path in state.glob("ledger.db.corrupt-*"))
+    assert len(moved) == 1
+    assert "moved aside" in log.read_text()
