@@ -23,9 +23,10 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.history import History
 from monitor.jobs.base import Job, JobEnv, build_job
+from monitor.ledger.render import local_zone
 from monitor.ledger.report import Plan
 from monitor.ledger.store import Ledger
-from monitor.ledger_metrics import LedgerCollector
+from monitor.ledger_metrics import LedgerCollector, MonthlyReport
 from monitor.logs import event
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
@@ -71,9 +72,12 @@ class Daemon:
                                report_link=self.ledger is not None)
         report = None
         if self.ledger is not None:
+            plan, tz = Plan(*config.report_plan()), local_zone()
+            monthly = MonthlyReport(self.ledger, plan, tz) if config.ledger.monthly_report \
+                else None
             LedgerCollector(self.ledger, self.metrics.registry,
-                            config.ledger.monitor_off_report_after)
-            report = ReportRoute(self.ledger, Plan(*config.report_plan()))
+                            config.ledger.monitor_off_report_after, monthly=monthly)
+            report = ReportRoute(self.ledger, plan, tz)
         handler = make_handler(self.metrics.registry, self.page, self.health, report)
         self.server = MetricsServer(config.listen_address, handler)
 

@@ -5,28 +5,60 @@
 `ledger.monitor_off_report_after`: Prometheus on the same box comes back after a power cut at
 about the same time and must still scrape it. The rule `MonitorOffReport` turns it into a
 notification, routed like `InternetOutageReport` (prometheus/rules/alerts.yml).
+
+`homemon_monthly_report_info{month, text}` (with `ledger.monthly_report: true`) carries the
+finished month's headline figures (`render.phone_text`) from local midnight on the 1st until
+noon, the same way: the rule `MonthlyReport` puts the text in its summary, sent once.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from monitor.ledger.render import current_month, phone_text, previous_month, report_for
+from monitor.ledger.report import Plan
 from monitor.ledger.store import Ledger
 from monitor.outages import local_iso
 
 MONITOR_OFF_METRIC = "homemon_monitor_off_recent_seconds"
 MONITOR_OFF_EXPORTED_FOR = 3600.0
+MONTHLY_METRIC = "homemon_monthly_report_info"
+MONTHLY_UNTIL_HOUR = 12  # local time on the 1st: a box that was off at midnight still sends it
+
+
+class MonthlyReport:
+    """The finished month's phone text on the morning of the 1st, computed once a month."""
+
+    def __init__(self, ledger: Ledger, plan: Plan, tz: ZoneInfo) -> None:
+        self.ledger, self.plan, self.tz = ledger, plan, tz
+        self._cached: tuple[str, str] | None = None
+
+    def due(self, now: float) -> tuple[str, str] | None:
+        """(month, text) while the report is exported; None otherwise."""
+        local = datetime.fromtimestamp(now, self.tz)
+        if local.day != 1 or local.hour >= MONTHLY_UNTIL_HOUR:
+            return None
+        month = previous_month(current_month(self.tz, now))
+        if self._cached is None or self._cached[0] != month:
+            report, _ = report_for(self.ledger, month, self.tz, self.plan, now)
+            self._cached = (month, phone_text(report))
+        return self._cached
 
 
 class LedgerCollector(Collector):
     def __init__(self, ledger: Ledger, registry: CollectorRegistry, report_after: float,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 monthly: MonthlyReport | None = None) -> None:
+        """`monthly`: export the monthly phone report (ledger.monthly_report)."""
         self.ledger, self.report_after, self.clock = ledger, report_after, clock
+        self.monthly = monthly
         registry.register(self)
 
     def describe(self) -> list[Metric]:
@@ -56,7 +88,18 @@ class LedgerCollector(Collector):
                                  "Size of the ledger's files (database and write-ahead log)",
                                  value=self.ledger.database_bytes())
         found += [buffered, size, self._monitor_off()]
+        if self.monthly is not None:
+            found.append(self._monthly(self.monthly))
         return found
+
+    def _monthly(self, monthly: MonthlyReport) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(
+            MONTHLY_METRIC, "The finished month's headline figures for the phone (text), "
+            "exported on the 1st until noon local time", labels=("month", "text"))
+        due = monthly.due(self.clock())
+        if due is not None:
+            family.add_metric(list(due), 1)
+        return family
 
     def _monitor_off(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily(

@@ -76,6 +76,7 @@ ROUTES = [
     (["alertname=InternetOutageReport", "severity=info", "start=x", "end=y"], "phone-once"),
     (["alertname=MonitorOffReport", "severity=info", "last_seen=x", "restarted=y"],
      "phone-once"),
+    (["alertname=MonthlyReport", "severity=info", "month=2026-11", "text=x"], "phone-once"),
     (["alertname=TestNotification", "severity=info"], "phone-once"),
     (["alertname=HomeMonitorDown", "severity=critical"], "phone"),
     (["alertname=SlowInternet", "severity=warning"], "phone"),
