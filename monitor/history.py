@@ -7,8 +7,9 @@ a Table per job (monitor/series.py) with the job's latest success, and knows no 
 With a ledger, each run's records go to it (`Card.ledger_rows`) and the Tables of the cards
 that keep their history there are rebuilt from its last 24 h (`Card.from_ledger`) whenever it
 has committed new rows, so a restart, a kill -9 or a power cut keeps the charts and the outage
-list. Without one (ledger.enabled: false), or for a card that keeps nothing there, the Table
-is filled in memory from each run and a restart empties it.
+list. The runs seen since that commit are added on top from memory, so the page does not lag
+the ledger's write interval. Without one (ledger.enabled: false), or for a card that keeps
+nothing there, the Table is filled in memory from each run and a restart empties it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from monitor.cards import Card, JobView
 from monitor.ledger.store import Ledger
 from monitor.logs import event
-from monitor.series import WINDOW, Latest, Table
+from monitor.series import WINDOW, Latest, SeriesKey, Table
 
 log = logging.getLogger("monitor.history")
 
@@ -31,7 +33,7 @@ class History:
     """What the page shows over time. `observe(job, result, summary, at)` after every run."""
 
     def __init__(self, cards: Sequence[Card] = (), window: float = WINDOW,
-                 ledger: Ledger | None = None) -> None:
+                 ledger: Ledger | None = None, clock: Callable[[], float] = time.time) -> None:
         self.window = window
         self.cards = {card.job: card for card in cards}
         self.ledger = ledger
@@ -41,6 +43,10 @@ class History:
         self.latest: dict[str, Latest] = {}
         self.from_ledger: set[str] = set()  # the jobs whose Table is the ledger's
         self._commits: int | None = None  # the ledger's commit count the tables were read at
+        self.clock = clock
+        # with a ledger: each run's row since the last read, (seen at, finished at, row)
+        self._since_read: dict[str, deque[tuple[float, float, Mapping[SeriesKey, float | None]]]]
+        self._since_read = {}
 
     def table(self, job: str) -> Table:
         if job not in self.tables:
@@ -60,8 +66,11 @@ class History:
             if result == "success":
                 self.latest[job] = Latest(at, dict(summary))
                 row = card.series(summary) if card is not None else {}
-                if row and job not in self.from_ledger:
+                if row:
                     self.table(job).add(at, row)
+                    if self.ledger is not None:
+                        recent = self._since_read.setdefault(job, deque(maxlen=10_000))
+                        recent.append((self.clock(), at, row))
             if card is not None:
                 card.observe(result, summary, at)
             for table in self.tables.values():
@@ -74,16 +83,23 @@ class History:
         interval, so a page request never pays for the query."""
         if self.ledger is None or self.ledger.stats.commits == self._commits:
             return
-        now = time.time() if now is None else now
-        commits = self.ledger.stats.commits
+        now = self.clock() if now is None else now
+        commits, committed_at = self.ledger.stats.commits, self.ledger.stats.last_commit_at
         series = self.ledger.series_24h(now)
         with self.lock:
             for job, card in self.cards.items():
                 rows = card.from_ledger(series)
+                recent = self._since_read.get(job, deque())
                 if rows is None:
+                    recent.clear()  # its Table is the memory one: nothing to add again
                     continue
                 table = Table(self.window)
                 for at, row in sorted(rows, key=lambda item: item[0]):
+                    table.add(at, row)
+                # runs recorded after that commit are not in what was read: add them again
+                while recent and committed_at is not None and recent[0][0] < committed_at:
+                    recent.popleft()
+                for _, at, row in recent:
                     table.add(at, row)
                 table.prune(now)
                 self.tables[job] = table

@@ -97,6 +97,7 @@ class MonitorOff:
 class LedgerStats:
     rows_written: int = 0
     commits: int = 0  # successful writes: a reader may cache what it read until this changes
+    last_commit_at: float | None = None  # the clock's time of the last successful write
     late: int = 0  # probes and readings for a minute or hour already closed (not stored)
     rows_dropped: int = 0  # the memory buffer was full while the database could not be written
     write_errors: int = 0

@@ -462,6 +462,7 @@ class Ledger(Reader):
             self._failed(exc, now)
             return False
         self.stats.rows_written += len(rows)
+        self.stats.last_commit_at = now
         self.stats.commits += 1
         if self._failing_since is not None:
             event(log, logging.INFO, "ledger: writing again", path=str(self.path),

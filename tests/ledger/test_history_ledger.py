@@ -90,3 +90,25 @@ def test_without_a_ledger_the_history_is_kept_in_memory(tmp_path: Path) -> None:
     history.refresh(NOW)  # nothing to read
     with history.lock:
         assert history.view("bandwidth").table.points(DOWN) == [(NOW, 100.0)]
+
+
+def test_a_run_shows_at_once_and_once_only_after_the_next_commit(tmp_path: Path) -> None:
+    clock = Clock(NOW)
+    ledger = Ledger(tmp_path / "ledger.db", write_interval=30, clock=clock)
+    ledger.open(start_thread=False)  # the first commit
+    history = History(cards(tmp_path), ledger=ledger, clock=clock)
+    history.refresh()
+    clock.now = NOW + 5
+    history.observe("bandwidth", "success", {"download_mbps": 100.0, "upload_mbps": 20.0},
+                    NOW + 5)
+    history.refresh()  # no commit since: the run is shown from memory
+    with history.lock:
+        assert history.view("bandwidth").table.points(DOWN) == [(NOW + 5, 100.0)]
+    clock.now = NOW + 30
+    ledger.flush()
+    history.refresh()  # now read from the ledger, not added again
+    with history.lock:
+        table = history.view("bandwidth").table
+        assert table.points(DOWN) == [(NOW + 5, 100.0)]
+        assert list(table.runs) == [1.0]
+    ledger.close()

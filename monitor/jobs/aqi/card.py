@@ -46,8 +46,10 @@ class AqiCard(Card):
         return [AqiSample(SENSOR, at, pm25, pm10)]
 
     def from_ledger(self, series: Series24h) -> HistoryRows:
-        """Hourly means: the 24 h chart has a point an hour (at its middle)."""
-        return [(hour.hour + 1800.0, {PM25: hour.pm25, PM10: hour.pm10})
+        """Hourly means: the 24 h chart has a point an hour (at its middle, or now for the
+        hour still going on)."""
+        now = series.since + 86400
+        return [(min(hour.hour + 1800.0, now), {PM25: hour.pm25, PM10: hour.pm10})
                 for hour in series.aqi if hour.sensor == SENSOR]
 
     def status(self, view: JobView, now: float) -> dict[str, Any]:
