@@ -111,7 +111,7 @@ def render_costs(config_path: Path, count: int) -> dict[str, float]:
     from monitor.daemon import Daemon
 
     instance = Daemon(load(str(config_path)))
-    instance.server.httpd.server_close()
+    instance.server.stop()
     fill(instance.history, time.time())
     costs: dict[str, list[float]] = {"render_page": [], "render_page_new_charts": [],
                                      "render_api": []}

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
 
-from monitor.configschema import ByteSize, Duration, Problems, bounded, convert_dataclass
+from monitor.configschema import (
+    ByteSize,
+    Duration,
+    Problems,
+    bounded,
+    convert_dataclass,
+    describe_value,
+)
 
 DEFAULT_PORT = 10132
 CONFIG_ENV = "HOMEMON_CONFIG"
 DEFAULT_CONFIG_FILE = "home-monitor.yml"
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is a few KB; 40 000 targets still fit
+MAX_ALIAS_NODES = 10_000  # nodes YAML aliases may repeat, beyond the file's own (a "bomb")
 AQI_PARALLEL_REQUESTS = 4  # the aqi job's concurrent requests (monitor/jobs/aqi/job.py)
 LATENCY_WINDOW_MARGIN = 0.5  # seconds the latency job keeps from its timeout for reporting
 
@@ -100,8 +110,8 @@ class LatencyConfig(JobConfig):
         problems = []
         if self.enabled and not self.targets:
             problems.append(("targets", "needs at least one target while the job is enabled"))
-        labels = [target.label for target in self.targets if target is not None]
-        for label in sorted({lbl for lbl in labels if labels.count(lbl) > 1}):
+        labels = Counter(target.label for target in self.targets if target is not None)
+        for label in sorted(label for label, seen in labels.items() if seen > 1):
             problems.append(("targets", f"two targets share the label {label!r}; give one a name"))
         return problems
 
@@ -282,19 +292,28 @@ class LogConfig:
 
 @dataclass
 class Config:
-    listen: str = f"0.0.0.0:{DEFAULT_PORT}"
+    # loopback unless the user opens it (the container's config listens on 0.0.0.0)
+    listen: str = f"127.0.0.1:{DEFAULT_PORT}"
     state_dir: str = "./state"
+    # TLS and basic auth, in the Prometheus exporter-toolkit's web-config format
+    web_config_file: str | None = None
     log: LogConfig = field(default_factory=LogConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     # the file it came from, set by parse(); init=False: not a config key
     source: str = field(default="(defaults)", init=False, repr=False, compare=False)
 
     def validate(self) -> list[tuple[str, str]]:
+        problems = []
         try:
             split_listen(self.listen)
         except ValueError as exc:
-            return [("listen", str(exc))]
-        return []
+            problems.append(("listen", str(exc)))
+        if self.web_config_file is not None:
+            from monitor.webconfig import check_web_config  # noqa: PLC0415 - only when set
+
+            problems += [("web_config_file", problem)
+                         for problem in check_web_config(self.web_config_file)]
+        return problems
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -321,10 +340,11 @@ def split_listen(text: str) -> tuple[str, int]:
     """'0.0.0.0:10132', '[::]:10132', ':10132', 'localhost:10132' -> (host, port)."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f'expected "host:port" with a port from 1 to 65535, got "{text}"')
+        raise ValueError('expected "host:port" with a port from 1 to 65535, '
+                         f"got {describe_value(text)}")
     host = host.strip("[]") or "0.0.0.0"
     if " " in host or "/" in host:
-        raise ValueError(f'expected "host:port", got "{text}"')
+        raise ValueError(f'expected "host:port", got {describe_value(text)}')
     return host, int(port_text)
 
 
@@ -358,28 +378,71 @@ def parse(data: Any, source: str, kind: type[Config] = Config) -> Config:
         raise ConfigError([f"{source}: {problem}" for problem in problems])
     config: Config | None = convert_dataclass(kind, data, "", problems)
     if problems or config is None:
-        raise ConfigError([f"{source}: {problem}" for problem in problems])
+        raise ConfigError([f"{source}: {problem}" for problem in problems.redacted()])
     config.source = source
     return config
 
 
-def load_file(path: str | os.PathLike[str]) -> Config:
-    name = str(path)
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes in the document with every alias expanded (an alias is the same node object)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, memo) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(key, memo) + _expanded_size(value, memo)
+                    for key, value in node.value)
+    memo[id(node)] = size
+    return size
+
+
+def _load_yaml(text: str, name: str) -> Any:
+    """Compose, check what aliases would expand to, then construct: a few hundred bytes of
+    nested aliases must not cost gigabytes when the config is checked."""
+    loader = _StrictLoader(text)
     try:
-        raw = Path(path).read_bytes()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        memo: dict[int, int] = {}
+        if _expanded_size(node, memo) > len(memo) + MAX_ALIAS_NODES:
+            raise ConfigError([f"{name}: (file): YAML aliases expand to more than "
+                               f"{MAX_ALIAS_NODES} extra values; write the values out"])
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _read_config(path: str | os.PathLike[str], name: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([f"{name}: (file): not found"]) from None
     except OSError as exc:
         raise ConfigError([f"{name}: (file): cannot read: {exc.strerror}"]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{name}: (file): larger than {MAX_CONFIG_BYTES // 1024} KiB; "
+                           "expected a config file of a few KB"])
+    return raw
+
+
+def load_file(path: str | os.PathLike[str]) -> Config:
+    name = str(path)
+    raw = _read_config(path, name)
     try:
         text = raw.decode("utf-8")
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = _load_yaml(text, name)
+    except RecursionError:
+        raise ConfigError([f"{name}: (file): nested too deeply"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{name}: (file): not UTF-8 text; expected a YAML file"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = str(getattr(exc, "problem", None) or exc)[:200]
         raise ConfigError([f"{name}: {where}: invalid YAML: {problem}"]) from None
     return parse(data, name)
 

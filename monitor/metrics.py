@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.diskspace import StateWriteMetrics
 from monitor.outages import RecentOutages, RecentOutagesCollector
 
 JOB_RESULTS = ("success", "failure", "timeout", "skipped")
@@ -211,3 +212,4 @@ class Metrics:
         self.bandwidth = BandwidthMetrics(self.registry)
         self.iperf = IperfMetrics(self.registry)
         self.aqi = AqiMetrics(self.registry)
+        self.state_writes = StateWriteMetrics(self.registry)
