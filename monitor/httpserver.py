@@ -213,13 +213,15 @@ class HttpServer:
         self._selector.register(sock, selectors.EVENT_READ, waiting)
 
     def _out_of_descriptors(self) -> None:
-        """Free one descriptor if a waiting client holds it, and stop polling accept() for a
-        moment either way: the listen socket stays readable, so retrying at once would spin."""
+        """Free a descriptor held by the oldest client that has not sent a request yet, so the
+        next accept() works; with none to free, stop polling accept() for a moment: the
+        listen socket stays readable, and retrying at once would spin a core."""
         self.dropped["fd_exhausted"] += 1
         if self.dropped["fd_exhausted"] == 1:
             event(log, logging.WARNING, "out of file descriptors; dropping the oldest waiting "
-                  "connection and pausing accept", pause_seconds=ACCEPT_PAUSE)
-        self._evict_oldest("evicted")
+                  "connections, pausing accept when there is none")
+        if self._evict_oldest("evicted"):
+            return
         self._set_accepting(False)
         self._resume_accept_at = time.monotonic() + ACCEPT_PAUSE
 
