@@ -112,6 +112,7 @@ class LatencyConfig(JobConfig):
             problems.append(("targets", "needs at least one target while the job is enabled"))
         labels = Counter(target.label for target in self.targets if target is not None)
         for label in sorted(label for label, seen in labels.items() if seen > 1):
+            # a referenced label's repr names its source, not its content
             problems.append(("targets", f"two targets share the label {label!r}; give one a name"))
         return problems
 
@@ -179,7 +180,7 @@ class Ec2Config:
     def validate(self) -> list[tuple[str, str]]:
         if not self.instance_id.startswith("i-"):
             return [("instance_id", f'expected an id like "i-0123456789abcdef0", '
-                                    f'got "{self.instance_id}"')]
+                                    f"got {describe_value(self.instance_id)}")]
         return []
 
 
@@ -229,7 +230,8 @@ class LocalSensorConfig:
         if not self.name.strip():
             problems.append(("name", "must not be empty"))
         if not self.url.startswith(("http://", "https://")):
-            problems.append(("url", f'expected "http://<device>/data.json", got "{self.url}"'))
+            problems.append(("url", 'expected "http://<device>/data.json", '
+                             f"got {describe_value(self.url)}"))
         return problems
 
 
@@ -254,7 +256,8 @@ class AqiConfig(JobConfig):
         if self.enabled and not (self.sensors or self.area or self.local):
             problems.append(("sensors", "the aqi job needs sensors, an area or a local sensor"))
         if not self.api_url.startswith(("http://", "https://")):
-            problems.append(("api_url", f'expected an http(s) URL, got "{self.api_url}"'))
+            problems.append(("api_url",
+                             f"expected an http(s) URL, got {describe_value(self.api_url)}"))
         names = [local.name for local in self.local if local is not None]
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(("local", f"two local sensors share the name {name!r}"))
