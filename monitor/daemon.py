@@ -114,9 +114,13 @@ class Daemon:
         from monitor.jobs.bandwidth.job import USAGE_FILE  # noqa: PLC0415 - only when enabled
 
         month = current_month()
+        # the job's own store also counts bytes a full disk kept from being written
+        store = next((getattr(runner.job, "usage", None) for runner in self.runners
+                      if runner.name == "bandwidth"), None)
+        if not isinstance(store, UsageStore):
+            store = UsageStore(self.state_dir / USAGE_FILE)
         self.history.set_extra("budget_month", month)
-        self.history.set_extra("budget_used_bytes",
-                               UsageStore(self.state_dir / USAGE_FILE).used(month))
+        self.history.set_extra("budget_used_bytes", store.used(month))
 
     def _schedule(self, job_id: str, interval: float, func: Any, first: datetime) -> None:
         self.scheduler.add_job(
