@@ -19,22 +19,15 @@ from monitor.configschema import (
     convert_dataclass,
     describe_value,
 )
+from monitor.configschema import ConfigError as ConfigError  # re-exported: callers use it here
+from monitor.yamlsafe import load_yaml, read_limited
 
 DEFAULT_PORT = 10132
 CONFIG_ENV = "HOMEMON_CONFIG"
 DEFAULT_CONFIG_FILE = "home-monitor.yml"
 MAX_CONFIG_BYTES = 1024 * 1024  # a config is a few KB; 40 000 targets still fit
-MAX_ALIAS_NODES = 10_000  # nodes YAML aliases may repeat, beyond the file's own (a "bomb")
 AQI_PARALLEL_REQUESTS = 4  # the aqi job's concurrent requests (monitor/jobs/aqi/job.py)
 LATENCY_WINDOW_MARGIN = 0.5  # seconds the latency job keeps from its timeout for reporting
-
-
-class ConfigError(Exception):
-    """One or more problems, each already prefixed with the file and key path."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 # --- what every job has --------------------------------------------------------------------
@@ -351,24 +344,6 @@ def split_listen(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of keeping the last one."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def parse(data: Any, source: str, kind: type[Config] = Config) -> Config:
     """Validate already-parsed YAML data; raises ConfigError naming `source` and key paths.
     `kind` is Config or a subclass with more jobs (tests register a job that way)."""
@@ -386,58 +361,12 @@ def parse(data: Any, source: str, kind: type[Config] = Config) -> Config:
     return config
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
-    """Nodes in the document with every alias expanded (an alias is the same node object)."""
-    known = memo.get(id(node))
-    if known is not None:
-        return known
-    size = 1
-    if isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded_size(item, memo) for item in node.value)
-    elif isinstance(node, yaml.MappingNode):
-        size += sum(_expanded_size(key, memo) + _expanded_size(value, memo)
-                    for key, value in node.value)
-    memo[id(node)] = size
-    return size
-
-
-def _load_yaml(text: str, name: str) -> Any:
-    """Compose, check what aliases would expand to, then construct: a few hundred bytes of
-    nested aliases must not cost gigabytes when the config is checked."""
-    loader = _StrictLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        memo: dict[int, int] = {}
-        if _expanded_size(node, memo) > len(memo) + MAX_ALIAS_NODES:
-            raise ConfigError([f"{name}: (file): YAML aliases expand to more than "
-                               f"{MAX_ALIAS_NODES} extra values; write the values out"])
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def _read_config(path: str | os.PathLike[str], name: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError([f"{name}: (file): not found"]) from None
-    except OSError as exc:
-        raise ConfigError([f"{name}: (file): cannot read: {exc.strerror}"]) from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError([f"{name}: (file): larger than {MAX_CONFIG_BYTES // 1024} KiB; "
-                           "expected a config file of a few KB"])
-    return raw
-
-
 def load_file(path: str | os.PathLike[str]) -> Config:
     name = str(path)
-    raw = _read_config(path, name)
+    raw = read_limited(path, name, MAX_CONFIG_BYTES)
     try:
         text = raw.decode("utf-8")
-        data = _load_yaml(text, name)
+        data = load_yaml(text, name)
     except RecursionError:
         raise ConfigError([f"{name}: (file): nested too deeply"]) from None
     except UnicodeDecodeError:

@@ -18,6 +18,14 @@ from typing import Any, Literal, Union, cast
 from monitor.units import parse_duration, parse_size
 
 
+class ConfigError(Exception):
+    """One or more problems, each already prefixed with the file and key path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 class Duration(float):
     """Seconds, written in the config as '500ms', '15s', '5m', '1h'."""
 

@@ -21,8 +21,8 @@ from typing import Literal
 
 import yaml
 
-from monitor.config import ConfigError, _load_yaml, _read_config
-from monitor.configschema import Problems, convert_dataclass
+from monitor.configschema import ConfigError, Problems, convert_dataclass
+from monitor.yamlsafe import load_yaml, read_limited
 
 TlsVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
 _TLS_VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
@@ -37,6 +37,7 @@ _HEADERS: dict[str, tuple[str, ...] | None] = {
     "Content-Security-Policy": None}
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}")
 AUTH_CACHE_SIZE = 256
+MAX_WEB_CONFIG_BYTES = 64 * 1024
 
 
 @dataclass
@@ -107,7 +108,7 @@ def ssl_context(tls: TlsServerConfig) -> ssl.SSLContext:
 
 def _parse(path: str) -> tuple[WebConfig | None, list[str]]:
     try:
-        data = _load_yaml(_read_config(path, path).decode("utf-8"), path)
+        data = load_yaml(read_limited(path, path, MAX_WEB_CONFIG_BYTES).decode("utf-8"), path)
     except ConfigError as exc:
         return None, [problem.removeprefix(f"{path}: ") for problem in exc.problems]
     except UnicodeDecodeError:
