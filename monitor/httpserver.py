@@ -1,11 +1,13 @@
 """An HTTP/1.0 server that idle, slow or numerous clients cannot stall.
 
-One event-loop thread accepts connections and reads each request head without blocking; only
-a complete head is handed to a small pool of worker threads, which run a stdlib
-`BaseHTTPRequestHandler` on it and close the connection. So:
+One event-loop thread accepts connections, reads each request head and writes each response
+without blocking; only a complete head is handed to a small pool of worker threads, which run
+a stdlib `BaseHTTPRequestHandler` on it into a buffer (no network I/O in a worker). So:
 
 - a client that sends nothing, or its head a byte at a time, holds a socket but no thread, and
   is dropped `read_timeout` seconds after it connected (slowloris);
+- a client that does not read its response holds no thread either, and is dropped
+  `write_timeout` seconds after its response was ready;
 - at most `max_connections` sockets are open; a new connection at the cap closes the oldest
   one that has not sent a complete request yet (so a scrape gets through a flood of idle
   sockets) and, when every open one is being served, waits in the listen backlog;
@@ -17,6 +19,7 @@ TLS (an `ssl.SSLContext`) is handshaken in the event loop too, under the same de
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import io
@@ -30,14 +33,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import NamedTuple
 
 from monitor.logs import event
 
 log = logging.getLogger("monitor.web")
 
 READ_TIMEOUT = 5.0  # seconds from connect to a complete request head
-WRITE_TIMEOUT = 10.0  # per socket send while answering
+WRITE_TIMEOUT = 10.0  # seconds from a response being ready to its last byte sent
 MAX_CONNECTIONS = 128
 BACKLOG = 128
 WORKERS = 4
@@ -46,11 +48,14 @@ ACCEPT_PAUSE = 0.2  # seconds without accept() after the descriptors ran out
 _FD_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
-class HeadRequest(NamedTuple):
-    """What a handler gets as its `request`: the socket and the head already read."""
+@dataclass
+class HeadRequest:
+    """What a handler gets as its `request`: the socket, the head already read, and (once
+    the handler is done) the response it wrote, which the event loop sends."""
 
     sock: socket.socket
     head: bytes
+    response: bytes = b""
 
 
 class BufferedRequestHandler(BaseHTTPRequestHandler):
@@ -60,11 +65,12 @@ class BufferedRequestHandler(BaseHTTPRequestHandler):
         request: HeadRequest = self.request
         self.connection = request.sock
         self.rfile = io.BytesIO(request.head)
-        self.wfile = request.sock.makefile("wb")
+        self._response = io.BytesIO()
+        self.wfile = self._response
 
     def finish(self) -> None:
-        with contextlib.suppress(OSError):  # the client went away; nothing to tell it
-            self.wfile.flush()
+        request: HeadRequest = self.request
+        request.response = self._response.getvalue()
         self.wfile.close()
         self.rfile.close()
 
@@ -78,6 +84,16 @@ class _Waiting:
     deadline: float
     handshaking: bool
     head: bytearray = field(default_factory=bytearray)
+
+
+@dataclass
+class _Writing:
+    """A connection whose response is being sent."""
+
+    sock: socket.socket
+    data: memoryview
+    deadline: float
+    sent: int = 0
 
 
 def listen_socket(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
@@ -112,10 +128,12 @@ class HttpServer:
 
     def __init__(self, address: tuple[str, int], handler: type[BufferedRequestHandler], *,
                  tls: ssl.SSLContext | None = None, read_timeout: float = READ_TIMEOUT,
+                 write_timeout: float = WRITE_TIMEOUT,
                  max_connections: int = MAX_CONNECTIONS, workers: int = WORKERS) -> None:
         self.handler = handler
         self.tls = tls
         self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
         self.max_connections = max_connections
         self.listener = listen_socket(*address)
         self._selector = selectors.DefaultSelector()
@@ -123,14 +141,16 @@ class HttpServer:
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
         self._waiting: dict[socket.socket, _Waiting] = {}  # oldest first
-        self._busy = 0  # connections handed to workers
+        self._writing: dict[socket.socket, _Writing] = {}  # oldest first
+        self._answered: collections.deque[HeadRequest] = collections.deque()  # from workers
+        self._busy = 0  # connections handed to workers or being answered
         self._busy_lock = threading.Lock()
         self._accepting = False
         self._resume_accept_at = 0.0
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="http-worker")
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="http", daemon=True)
-        self.dropped = {"read_timeout": 0, "evicted": 0, "fd_exhausted": 0}
+        self.dropped = {"read_timeout": 0, "write_timeout": 0, "evicted": 0, "fd_exhausted": 0}
 
     @property
     def port(self) -> int:
@@ -147,9 +167,10 @@ class HttpServer:
         if self._thread.is_alive():
             self._thread.join(5)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        for waiting in list(self._waiting.values()):
-            waiting.sock.close()
+        for sock in [*self._waiting, *self._writing]:
+            sock.close()
         self._waiting.clear()
+        self._writing.clear()
         self._selector.close()
         self.listener.close()
         self._wake_read.close()
@@ -164,6 +185,9 @@ class HttpServer:
                     self._accept()
                 elif key.fileobj is self._wake_read:
                     self._drain_wake()
+                    self._start_answers()
+                elif isinstance(key.data, _Writing):
+                    self._write(key.data)
                 else:
                     self._read(key.data)
             self._expire(time.monotonic())
@@ -174,6 +198,8 @@ class HttpServer:
         soonest = now + 1.0
         if self._waiting:
             soonest = min(soonest, next(iter(self._waiting.values())).deadline)
+        if self._writing:
+            soonest = min(soonest, next(iter(self._writing.values())).deadline)
         if not self._accepting and self._resume_accept_at:
             soonest = min(soonest, self._resume_accept_at)
         return max(0.0, soonest - now)
@@ -278,28 +304,64 @@ class HttpServer:
         with self._busy_lock:
             del self._waiting[waiting.sock]
             self._busy += 1
-        waiting.sock.setblocking(True)
-        waiting.sock.settimeout(WRITE_TIMEOUT)
-        self._pool.submit(self._serve, waiting.sock, bytes(waiting.head), waiting.peer)
+        request = HeadRequest(waiting.sock, bytes(waiting.head))
+        self._pool.submit(self._serve, request, waiting.peer)
 
-    def _serve(self, sock: socket.socket, head: bytes, peer: tuple[str, int]) -> None:
+    def _serve(self, request: HeadRequest, peer: tuple[str, int]) -> None:
+        """In a worker: build the response into `request.response`; the loop sends it."""
         try:
-            self.handler(HeadRequest(sock, head), peer, self)  # type: ignore[arg-type]
+            self.handler(request, peer, self)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - one broken request must not end the worker
-            if not isinstance(exc, OSError):
-                event(log, logging.WARNING, "HTTP request failed", error=repr(exc)[:200])
+            event(log, logging.WARNING, "HTTP request failed", error=repr(exc)[:200])
         finally:
-            _close(sock)
-            with self._busy_lock:
-                self._busy -= 1
+            self._answered.append(request)
             self._wake()
+
+    def _start_answers(self) -> None:
+        while self._answered:
+            request = self._answered.popleft()
+            if not request.response:
+                self._finish_writing(request.sock)
+                continue
+            writing = _Writing(request.sock, memoryview(request.response),
+                               time.monotonic() + self.write_timeout)
+            self._writing[request.sock] = writing
+            self._selector.register(request.sock, selectors.EVENT_WRITE, writing)
+            self._write(writing)
+
+    def _write(self, writing: _Writing) -> None:
+        try:
+            writing.sent += writing.sock.send(writing.data[writing.sent:])
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return
+        except OSError:
+            self._finish_writing(writing.sock)
+            return
+        if writing.sent >= len(writing.data):
+            self._finish_writing(writing.sock)
+
+    def _finish_writing(self, sock: socket.socket, reason: str = "") -> None:
+        if reason:
+            self.dropped[reason] += 1
+        if self._writing.pop(sock, None) is not None:
+            self._selector.unregister(sock)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)  # a FIN after the response, as socketserver does
+        _close(sock)
+        with self._busy_lock:
+            self._busy -= 1
 
     def _expire(self, now: float) -> None:
         while self._waiting:
             oldest = next(iter(self._waiting.values()))
             if oldest.deadline > now:
-                return
+                break
             self._close_waiting(oldest, "read_timeout")
+        while self._writing:
+            slowest = next(iter(self._writing.values()))
+            if slowest.deadline > now:
+                return
+            self._finish_writing(slowest.sock, "write_timeout")
 
     def _close_waiting(self, waiting: _Waiting, reason: str) -> None:
         if reason:

@@ -22,6 +22,7 @@ import yaml
 
 from monitor.config import ConfigError, parse
 from monitor.daemon import Daemon
+from monitor.httpserver import BufferedRequestHandler, HttpServer
 from tests.support.procs import free_port
 from tests.support.tls import self_signed
 
@@ -222,3 +223,41 @@ def test_at_the_connection_cap_the_oldest_waiting_one_makes_room(tmp_path: Path)
         finally:
             for sock in idle:
                 sock.close()
+
+
+class _BigOrSmall(BufferedRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = b"x" * (16 * 2**20) if self.path == "/big" else b"ok\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_clients_that_do_not_read_their_response_hold_no_worker() -> None:
+    server = HttpServer(("127.0.0.1", 0), _BigOrSmall, write_timeout=2.0)
+    server.start()
+    stuck = []
+    try:
+        for _ in range(12):  # three times the worker threads, each with 16 MB unread
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+            stuck.append(sock)
+        time.sleep(0.5)
+        started = time.monotonic()
+        status, _, body = get(f"http://127.0.0.1:{server.port}/small")
+        assert (status, body) == (200, b"ok\n")
+        assert time.monotonic() - started < 1.5  # not behind 12 blocked writes
+        for sock in stuck:
+            sock.settimeout(10)
+        deadline = time.monotonic() + 6
+        while server.dropped["write_timeout"] < 12 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.dropped["write_timeout"] == 12
+    finally:
+        for sock in stuck:
+            sock.close()
+        server.stop()
