@@ -23,6 +23,7 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.diskspace import DiskSpaceCollector
 from monitor.history import History
+from monitor.httpserver import DroppedConnectionsCollector
 from monitor.jobs import build_job
 from monitor.jobs.base import Job, JobEnv
 from monitor.logs import event
@@ -68,6 +69,7 @@ class Daemon:
         self.metrics.registry.register(DiskSpaceCollector([self.state_dir]))
         self.server = build_server(config.listen_address, self.metrics.registry, self.page,
                                    self.health, config.web_config_file)
+        self.metrics.registry.register(DroppedConnectionsCollector(self.server))
 
     def health(self) -> tuple[bool, str]:
         if not self.scheduler.running:

@@ -30,9 +30,13 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from monitor.logs import event
 
@@ -402,3 +406,21 @@ class HttpServer:
 def _close(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.close()
+
+
+class DroppedConnectionsCollector(Collector):
+    """`homemon_http_connections_dropped_total{reason}` from the server's own counts."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "homemon_http_connections_dropped", "HTTP connections the daemon closed without "
+            "an answer: read_timeout (no complete request in time), write_timeout (response "
+            "not read in time), evicted (oldest waiting one, at the connection cap or out of "
+            "file descriptors), fd_exhausted (accept() failed for lack of descriptors)",
+            labels=["reason"])
+        for reason, count in self.server.dropped.items():
+            family.add_metric([reason], count)
+        return [family]

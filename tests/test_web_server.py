@@ -209,6 +209,10 @@ def test_a_client_that_sends_nothing_is_dropped_and_others_are_served(tmp_path: 
         silent.close()
         dribbling.close()
         assert daemon.server.dropped["read_timeout"] >= 2
+        dropped = daemon.metrics.registry.get_sample_value(
+            "homemon_http_connections_dropped_total", {"reason": "read_timeout"})
+        assert dropped is not None
+        assert dropped >= 2
 
 
 def test_at_the_connection_cap_the_oldest_waiting_one_makes_room(tmp_path: Path) -> None:
