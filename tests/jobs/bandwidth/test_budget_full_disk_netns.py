@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.jobs.bandwidth.config import HttpSpeedConfig
 from monitor.configschema import ByteSize, Duration
+from monitor.jobs.bandwidth.config import HttpSpeedConfig
 from monitor.jobs.bandwidth.http import HttpBackend
 from monitor.jobs.bandwidth.result import ByteTally
 from tests.support.procs import REPO, free_port, http_get, stop_process, wait_until, write_config
