@@ -21,7 +21,9 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from monitor import __version__
 from monitor.config import Config
+from monitor.diskspace import DiskSpaceCollector
 from monitor.history import History
+from monitor.httpserver import DroppedConnectionsCollector
 from monitor.jobs.base import Job, JobEnv, build_job
 from monitor.ledger.render import local_zone
 from monitor.ledger.report import Plan
@@ -30,7 +32,7 @@ from monitor.ledger_metrics import LedgerCollector, MonthlyReport
 from monitor.logs import event
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
-from monitor.web import MetricsServer, make_handler
+from monitor.web import build_server
 from monitor.webpage.report import ReportRoute
 from monitor.webpage.statuspage import StatusPage
 
@@ -70,6 +72,8 @@ class Daemon:
         self.history = History(cards, ledger=self.ledger)
         self.page = StatusPage(self.history, self.runners, cards,
                                report_link=self.ledger is not None)
+        # free space where the daemon keeps its state, computed at each scrape
+        self.metrics.registry.register(DiskSpaceCollector([self.state_dir]))
         report = None
         if self.ledger is not None:
             plan, tz = Plan(*config.report_plan()), local_zone()
@@ -78,8 +82,9 @@ class Daemon:
             LedgerCollector(self.ledger, self.metrics.registry,
                             config.ledger.monitor_off_report_after, monthly=monthly)
             report = ReportRoute(self.ledger, plan, tz)
-        handler = make_handler(self.metrics.registry, self.page, self.health, report)
-        self.server = MetricsServer(config.listen_address, handler)
+        self.server = build_server(config.listen_address, self.metrics.registry, self.page,
+                                   self.health, config.web_config_file, report)
+        self.metrics.registry.register(DroppedConnectionsCollector(self.server))
 
     def health(self) -> tuple[bool, str]:
         if not self.scheduler.running:
