@@ -8,7 +8,7 @@
   `home-monitor once latency` run against loopback targets, times the runs a day at the default
   15 s interval; also as Docker's json-file driver stores it (the compose stack).
 - report: render_report for a month (three targets' minutes, hourly tests), html/csv/json.
-- 24 h read: Reader.series_24h with 30 days in the ledger (what the status page will read).
+- 24 h read: Reader.series_24h with 30 days in the ledger (what the status page reads).
 - a year: every minute of three targets for 365 days, pruned as configured (40 days).
 Goals (issue 23): <= 20 MB/day with logs, report <= 1 s, 24 h read p99 <= 20 ms.
 Run: .venv/bin/python -m bench.ledger
