@@ -108,9 +108,6 @@ def serve(config_path: str) -> int:
 
     config = load(config_path)
     logs.setup(config.log.level, config.log.format)
-    ledger = Path(config.state_dir) / config.ledger.file
-    ledger.parent.mkdir(parents=True, exist_ok=True)
-    seed_month(ledger, ZoneInfo("UTC"), LEDGER_DAYS, time.time())
     instance = Daemon(config)
     fill(instance.history, time.time())
     return instance.run_until_signalled()
@@ -127,8 +124,11 @@ def render_costs(config_path: Path, count: int) -> dict[str, float]:
     instance = Daemon(load(str(config_path)))
     instance.server.stop()
     fill(instance.history, time.time())
-    instance.history.refresh()  # the 30 days' ledger the daemon left behind
     history = instance.history
+    # the daemon commits what it was fed at its start; here nothing opened the ledger, so
+    # drop fill's runs kept for re-adding after a read, as a commit would
+    history._since_read.clear()
+    history.refresh()  # the 30 days' ledger (and the day the daemon wrote) read once
 
     def ledger_read() -> None:
         """What the daemon pays after a ledger commit (in its own thread, not a request's):
@@ -247,6 +247,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, stand_ins() as ports:
         path = write_config(Path(tmp) / "bench.yml", bench_config(
             Path(tmp), port, ports, link_tests=not args.picture))
+        # seeded here, not in the daemon's process: its RSS is the daemon's own
+        (Path(tmp) / "state").mkdir()
+        seed_month(Path(tmp) / "state" / "ledger.db", ZoneInfo("UTC"), LEDGER_DAYS, time.time())
         with daemon(path, port=port, log_path=Path(tmp) / "daemon.log",
                     command=[sys.executable, "-m", "bench.web", "--serve", str(path)]) as proc:
             time.sleep(args.settle)  # imports, and every job's first run (link tests: ~3 s)
