@@ -28,6 +28,10 @@ from monitor.series import WINDOW, Latest, SeriesKey, Table
 
 log = logging.getLogger("monitor.history")
 
+# runs kept per job between two reads of the ledger (a commit every write interval, 5 min at
+# most); while the ledger cannot be written the Table keeps them anyway
+MAX_SINCE_READ = 1000
+
 
 class History:
     """What the page shows over time. `observe(job, result, summary, at)` after every run."""
@@ -69,7 +73,7 @@ class History:
                 if row:
                     self.table(job).add(at, row)
                     if self.ledger is not None:
-                        recent = self._since_read.setdefault(job, deque(maxlen=10_000))
+                        recent = self._since_read.setdefault(job, deque(maxlen=MAX_SINCE_READ))
                         recent.append((self.clock(), at, row))
             if card is not None:
                 card.observe(result, summary, at)
