@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 
 from monitor.configschema import ByteSize, Duration, Problems, bounded, convert_dataclass
+from monitor.mqtt.config import MqttConfig
 
 DEFAULT_PORT = 10132
 CONFIG_ENV = "HOMEMON_CONFIG"
@@ -286,6 +287,7 @@ class Config:
     state_dir: str = "./state"
     log: LogConfig = field(default_factory=LogConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    mqtt: MqttConfig | None = None  # Home Assistant discovery (docs/home-assistant.md)
     # the file it came from, set by parse(); init=False: not a config key
     source: str = field(default="(defaults)", init=False, repr=False, compare=False)
 

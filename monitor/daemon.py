@@ -65,6 +65,12 @@ class Daemon:
         self.page = StatusPage(self.history, self.runners, config, self.metrics)
         handler = make_handler(self.metrics.registry, self.page, self.health)
         self.server = MetricsServer(config.listen_address, handler)
+        self.mqtt = None  # Home Assistant discovery; TO MOVE onto the job cards
+        if config.mqtt is not None:
+            from monitor.mqtt.publisher import MqttPublisher  # noqa: PLC0415 - paho only if used
+
+            self.mqtt = MqttPublisher(config, self.metrics, self.state_dir,
+                                      [runner.name for runner in self.runners])
 
     def health(self) -> tuple[bool, str]:
         if not self.scheduler.running:
@@ -87,6 +93,8 @@ class Daemon:
                 self._schedule(f"{runner.name}-{task.name}", task.interval, task.func,
                                now + timedelta(seconds=task.interval))
         self._note_budget()
+        if self.mqtt is not None:
+            self.mqtt.start()
         self.scheduler.start()
         # start-up objects live for the whole run: keep the collector from rescanning them,
         # which steadies /metrics tail latency
@@ -101,6 +109,8 @@ class Daemon:
         self.history.observe(runner.name, outcome.result, outcome.summary, outcome.finished_at)
         if runner.name == "bandwidth":
             self._note_budget()
+        if self.mqtt is not None:
+            self.mqtt.job_ran(runner.name, outcome.result, outcome.summary, outcome.finished_at)
         self.page.charts(time.time())  # rebuilt here, in the job's thread, not by a request
 
     def _note_budget(self) -> None:
@@ -131,6 +141,8 @@ class Daemon:
             runner.join(max(0.0, deadline - time.monotonic()))
         for runner in self.runners:
             runner.job.close()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         self.server.stop()
         event(log, logging.INFO, "home-monitor stopped")
 

@@ -1,0 +1,329 @@
+"""Publishes the device, its entities and their states to an MQTT broker for Home Assistant.
+
+Jobs never wait for the broker: `job_ran` builds the small state payloads and appends them to a
+bounded queue (a full queue drops its oldest message, counted); a sender thread hands them to
+paho while connected. paho's own loop thread connects, reconnects with backoff and keeps the
+session alive. On every (re)connect the sender publishes "online", every discovery config,
+the removals and the latest state of each job, so nothing lost while away stays lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from monitor.config import Config, job_configs
+from monitor.errors import describe
+from monitor.logs import event
+from monitor.metrics import Metrics
+from monitor.mqtt.config import MqttConfig
+from monitor.mqtt.discovery import (
+    OFFLINE,
+    ONLINE,
+    Topics,
+    attributes_key,
+    device,
+    encode,
+    entity_config,
+    health_entity,
+    health_payload,
+)
+from monitor.mqtt.entities import job_entities
+from monitor.mqtt.entity import Entity, Reading
+from monitor.mqtt.metrics import MqttMetrics
+
+log = logging.getLogger("monitor.mqtt")
+
+RECONNECT_MIN, RECONNECT_MAX = 1, 10  # seconds, paho doubles from min to max
+QOS = 1
+STOP_FLUSH = 2.0  # seconds stop() waits for "offline" to leave
+AUTH_REASONS = {"Bad user name or password", "Not authorized"}
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    kind: str  # a MESSAGE_KINDS label
+
+
+class _Client(paho.Client):
+    """paho's client, remembering why the last connection attempt failed: its
+    on_connect_fail callback is not told."""
+
+    last_error: BaseException | None = None
+
+    def reconnect(self) -> MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as exc:
+            self.last_error = exc
+            raise
+
+
+def failure_reason(exc: BaseException | None) -> str:
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return "tls"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return "network"
+
+
+def status_url(config: Config) -> str:
+    assert config.mqtt is not None
+    if config.mqtt.status_url:
+        return config.mqtt.status_url
+    host, port = config.listen_address
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+class MqttPublisher:
+    def __init__(self, config: Config, metrics: Metrics, state_dir: Path,
+                 enabled_jobs: Sequence[str]) -> None:
+        assert config.mqtt is not None, "build the publisher only when mqtt: is configured"
+        self.settings: MqttConfig = config.mqtt
+        self.config = config
+        self.metrics = metrics
+        self.state_dir = state_dir
+        self.own = MqttMetrics(metrics.registry)
+        self.topics = Topics(self.settings.topic_prefix, self.settings.discovery_prefix)
+        self.broker = self.settings.broker
+        all_jobs = job_configs(config.jobs)
+        self.entities = {job: job_entities(job, config) for job in enabled_jobs}
+        self.expire_after = {job: int(2 * all_jobs[job].interval + all_jobs[job].timeout)
+                             for job in enabled_jobs}
+        self.retired = {job: job_entities(job, config) + [health_entity()]
+                        for job in all_jobs if job not in self.entities}
+        self._lock = threading.Lock()
+        self._queue: deque[Message] = deque()
+        self._latest: dict[str, Message] = {}  # topic -> the newest state, for reconnects
+        self._values: dict[str, dict[str, Any]] = {job: {} for job in enabled_jobs}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._connected = False
+        self._resync = False
+        self._failure_logged: str | None = None
+        self._configs = self._discovery_messages()
+        self._config_topics = {message.topic for message in self._configs}
+        self.client = self._make_client()
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
+
+    # --- set-up ----------------------------------------------------------------------------
+
+    def _make_client(self) -> _Client:
+        client = _Client(CallbackAPIVersion.VERSION2,
+                         client_id=f"{self.topics.node_id}-{os.getpid()}",
+                         protocol=paho.MQTTv311)
+        if self.settings.username is not None:
+            client.username_pw_set(self.settings.username, self.settings.password)
+        if self.broker.secure:
+            tls = self.settings.tls
+            context = ssl.create_default_context(cafile=tls.ca_file if tls else None)
+            if tls is not None and tls.insecure:
+                context.check_hostname = False
+            client.tls_set_context(context)
+        client.will_set(self.topics.status, OFFLINE, qos=QOS, retain=True)
+        client.reconnect_delay_set(RECONNECT_MIN, RECONNECT_MAX)
+        client.max_queued_messages_set(self.settings.queue_size)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _discovery_messages(self) -> list[Message]:
+        device_info = device(self.topics, self.settings.device_name, status_url(self.config))
+        messages = []
+        for job, entities in self.entities.items():
+            for entity in [*entities, health_entity()]:
+                payload = entity_config(entity, job, self.topics, device_info,
+                                        self.expire_after[job])
+                messages.append(Message(self.topics.config(entity.component, job, entity.key),
+                                        encode(payload), "discovery"))
+        return messages
+
+    def _removal_messages(self) -> list[Message]:
+        return [Message(self.topics.config(entity.component, job, entity.key), b"", "removal")
+                for job, entities in self.retired.items() for entity in entities]
+
+    def start(self) -> None:
+        self.client.connect_async(self.broker.host, self.broker.port,
+                                  keepalive=round(self.settings.keepalive))
+        self.client.loop_start()
+        self._sender.start()
+        event(log, logging.INFO, "mqtt: connecting", broker=self._where(),
+              entities=len(self._configs))
+
+    def stop(self) -> None:
+        """Say "offline" (a clean exit sends no will), then disconnect; bounded."""
+        self._stopping.set()
+        self._wake.set()
+        self._sender.join(STOP_FLUSH)
+        if self._connected:
+            info = self.client.publish(self.topics.status, OFFLINE, qos=QOS, retain=True)
+            info.wait_for_publish(STOP_FLUSH)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _where(self) -> str:
+        scheme = "mqtts" if self.broker.secure else "mqtt"
+        return f"{scheme}://{self.broker.host}:{self.broker.port}"
+
+    # --- called by the daemon after each run -----------------------------------------------
+
+    def job_ran(self, job: str, result: str, summary: Any, finished_at: float) -> None:
+        """Queue the job's health and, after a success, its state. Never waits."""
+        if job not in self.entities:
+            return
+        messages = [Message(self.topics.health(job), health_payload(result).encode(), "state")]
+        if result == "success":
+            reading = Reading(summary, self.metrics, self.config, self.state_dir, finished_at)
+            messages.append(Message(self.topics.state(job),
+                                    encode(self._state(job, reading)), "state"))
+        with self._lock:
+            for message in messages:
+                self._latest[message.topic] = message
+                self._enqueue(message)
+        self._wake.set()
+
+    def _state(self, job: str, reading: Reading) -> dict[str, Any]:
+        values = self._values[job]
+        for entity in self.entities[job]:
+            value = _extract(entity, reading, job)
+            if value is None and entity.keep_last and entity.key in values:
+                continue
+            values[entity.key] = value
+            if entity.attributes is not None:
+                values[attributes_key(entity)] = entity.attributes(reading) or {}
+        return dict(values)
+
+    def _enqueue(self, message: Message) -> None:
+        """With self._lock held. A full queue loses its oldest message."""
+        if len(self._queue) >= self.settings.queue_size:
+            self._queue.popleft()
+            self.own.dropped.inc()
+        self._queue.append(message)
+        self.own.queued.set(len(self._queue))
+
+    # --- the sender thread -----------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self._send_pending()
+            except Exception as exc:  # noqa: BLE001 - keep publishing; the failure is counted
+                self.own.failures.labels(reason="publish").inc()
+                event(log, logging.WARNING, "mqtt: publishing failed", error=describe(exc))
+
+    def _send_pending(self) -> None:
+        if not self._connected:
+            return
+        if self._resync:
+            self._resync = False
+            with self._lock:
+                self._queue.clear()  # the snapshot below supersedes whatever waited
+                latest = list(self._latest.values())
+            snapshot = [Message(self.topics.status, ONLINE.encode(), "availability"),
+                        *self._configs, *self._removal_messages(), *latest]
+            for message in snapshot:
+                if not self._publish(message):
+                    self._resync = True  # lost the connection again: redo it all next time
+                    return
+        while self._connected:
+            with self._lock:
+                if not self._queue:
+                    self.own.queued.set(0)
+                    return
+                message = self._queue.popleft()
+                self.own.queued.set(len(self._queue))
+            if not self._publish(message):
+                with self._lock:
+                    self._queue.appendleft(message)
+                    self.own.queued.set(len(self._queue))
+                return
+
+    def _publish(self, message: Message) -> bool:
+        info = self.client.publish(message.topic, message.payload, qos=QOS, retain=True)
+        if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.own.published.labels(kind=message.kind).inc()
+            return True
+        if info.rc != MQTTErrorCode.MQTT_ERR_NO_CONN:
+            self.own.failures.labels(reason="publish").inc()
+            event(log, logging.WARNING, "mqtt: the client refused a message",
+                  topic=message.topic, error=paho.error_string(info.rc))
+        return False
+
+    # --- paho's callbacks (its loop thread) ------------------------------------------------
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any,
+                    reason_code: ReasonCode, properties: Any) -> None:
+        if reason_code.is_failure:
+            text = str(reason_code)
+            self._failed("auth" if text in AUTH_REASONS else "refused",
+                         f"the broker refused the connection: {text}")
+            return
+        client.subscribe(self.topics.config_wildcard, qos=QOS)
+        self._connected, self._resync = True, True
+        self.own.connected.set(1)
+        self._failure_logged = None
+        event(log, logging.INFO, "mqtt: connected", broker=self._where())
+        self._wake.set()
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        error = self.client.last_error
+        self._failed(failure_reason(error), describe(error) if error else "connection failed")
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any,
+                       reason_code: ReasonCode, properties: Any) -> None:
+        was_connected, self._connected = self._connected, False
+        self.own.connected.set(0)
+        if was_connected and not self._stopping.is_set():
+            self._failed("connection_lost", f"lost the broker connection ({reason_code}); "
+                         "reconnecting")
+
+    def _failed(self, reason: str, message: str) -> None:
+        """Counted every time, logged when the reason changes (not once per retry)."""
+        self.own.failures.labels(reason=reason).inc()
+        if reason != self._failure_logged:
+            self._failure_logged = reason
+            event(log, logging.WARNING, f"mqtt: {message}", broker=self._where(),
+                  reason=reason, retry_within_seconds=RECONNECT_MAX)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        """A retained discovery config of this node that the current config no longer has
+        (a target renamed, a job switched off earlier): remove it."""
+        if message.payload and message.topic not in self._config_topics:
+            with self._lock:
+                self._enqueue(Message(message.topic, b"", "removal"))
+            self._wake.set()
+
+
+def _extract(entity: Entity, reading: Reading, job: str) -> Any:
+    try:
+        return entity.value(reading)
+    except Exception:  # noqa: BLE001 - one odd figure must not cost the other entities
+        log.debug("mqtt: entity %s of %s failed to read its value", entity.key, job,
+                  exc_info=True)
+        return None
