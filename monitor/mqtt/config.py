@@ -45,7 +45,7 @@ class MqttConfig:
     discovery_prefix: str = "homeassistant"  # Home Assistant's default
     device_name: str = "home-monitor"
     status_url: str | None = None  # the status page for HA's "visit"; None: http://<hostname>:<port>/
-    keepalive: Duration = bounded(Duration(60), min=5, max=3600)
+    keepalive: Duration = bounded(Duration(60), min=1, max=3600)
     queue_size: int = bounded(1000, min=10, max=100_000)  # messages held while the broker is away
     tls: MqttTlsConfig | None = None  # only for mqtts:// (empty: the system's CA store)
 
