@@ -14,6 +14,7 @@ import os
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ log = logging.getLogger("monitor.mqtt")
 
 RECONNECT_MIN, RECONNECT_MAX = 1, 10  # seconds, paho doubles from min to max
 QOS = 1
+IN_FLIGHT = 50  # messages handed to paho and not yet acknowledged, at most
 STOP_FLUSH = 2.0  # seconds stop() waits for "offline" to leave
 AUTH_REASONS = {"Bad user name or password", "Not authorized"}
 
@@ -73,8 +75,20 @@ class _Client(paho.Client):
             raise
 
 
-def failure_reason(exc: BaseException | None) -> str:
+HINTS = {
+    "refused": "nothing accepts connections at that address and port",
+    "dns": "the broker's host name does not resolve",
+    "tls": "the TLS handshake failed: is it a TLS (mqtts) port, is the certificate trusted?",
+    "timeout": "the broker did not answer in time",
+    "network": "the connection failed",
+}
+
+
+def failure_reason(exc: BaseException | None, tls: bool) -> str:
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return "tls"
+    # a plain MQTT listener drops a TLS ClientHello: the handshake sees a reset or EOF
+    if tls and isinstance(exc, ConnectionResetError | BrokenPipeError | EOFError):
         return "tls"
     if isinstance(exc, socket.gaierror):
         return "dns"
@@ -121,6 +135,7 @@ class MqttPublisher:
         self._connected = False
         self._resync = False
         self._failure_logged: str | None = None
+        self._in_flight: deque[paho.MQTTMessageInfo] = deque()
         self._configs = self._discovery_messages()
         self._config_topics = {message.topic for message in self._configs}
         self.client = self._make_client()
@@ -142,7 +157,6 @@ class MqttPublisher:
             client.tls_set_context(context)
         client.will_set(self.topics.status, OFFLINE, qos=QOS, retain=True)
         client.reconnect_delay_set(RECONNECT_MIN, RECONNECT_MAX)
-        client.max_queued_messages_set(self.settings.queue_size)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -165,12 +179,12 @@ class MqttPublisher:
                 for job, entities in self.retired.items() for entity in entities]
 
     def start(self) -> None:
+        event(log, logging.INFO, "mqtt: connecting", broker=self._where(),
+              entities=len(self._configs))
         self.client.connect_async(self.broker.host, self.broker.port,
                                   keepalive=round(self.settings.keepalive))
         self.client.loop_start()
         self._sender.start()
-        event(log, logging.INFO, "mqtt: connecting", broker=self._where(),
-              entities=len(self._configs))
 
     def stop(self) -> None:
         """Say "offline" (a clean exit sends no will), then disconnect; bounded."""
@@ -265,15 +279,32 @@ class MqttPublisher:
                 return
 
     def _publish(self, message: Message) -> bool:
+        """Hand one message to paho; False if it was not taken (the connection is gone).
+        paho keeps a QoS 1 message it could not send yet and resends it after reconnecting."""
+        if not self._connected or not self._room_in_flight():
+            return False
         info = self.client.publish(message.topic, message.payload, qos=QOS, retain=True)
-        if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+        if info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             self.own.published.labels(kind=message.kind).inc()
-            return True
-        if info.rc != MQTTErrorCode.MQTT_ERR_NO_CONN:
+            self._in_flight.append(info)
+        else:  # refused for good (e.g. too large): retrying would not help
             self.own.failures.labels(reason="publish").inc()
             event(log, logging.WARNING, "mqtt: the client refused a message",
                   topic=message.topic, error=paho.error_string(info.rc))
-        return False
+        return True
+
+    def _room_in_flight(self) -> bool:
+        """Wait (in the sender thread) until the broker has acknowledged enough: paho's own
+        queue is unbounded, so this is what bounds it."""
+        while True:
+            while self._in_flight and self._in_flight[0].is_published():
+                self._in_flight.popleft()
+            if len(self._in_flight) < IN_FLIGHT:
+                return True
+            if not self._connected or self._stopping.is_set():
+                self._in_flight.clear()  # paho resends those after a reconnect
+                return False
+            time.sleep(0.01)
 
     # --- paho's callbacks (its loop thread) ------------------------------------------------
 
@@ -281,8 +312,11 @@ class MqttPublisher:
                     reason_code: ReasonCode, properties: Any) -> None:
         if reason_code.is_failure:
             text = str(reason_code)
-            self._failed("auth" if text in AUTH_REASONS else "refused",
-                         f"the broker refused the connection: {text}")
+            if text in AUTH_REASONS:
+                self._failed("auth", f"the broker refused the login ({text}): check "
+                             "mqtt.username and mqtt.password")
+            else:
+                self._failed("refused", f"the broker refused the connection: {text}")
             return
         client.subscribe(self.topics.config_wildcard, qos=QOS)
         self._connected, self._resync = True, True
@@ -293,7 +327,9 @@ class MqttPublisher:
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         error = self.client.last_error
-        self._failed(failure_reason(error), describe(error) if error else "connection failed")
+        reason = failure_reason(error, self.broker.secure)
+        self._failed(reason, f"cannot connect: {HINTS.get(reason, 'failed')}",
+                     error=describe(error) if error else None)
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any,
                        reason_code: ReasonCode, properties: Any) -> None:
@@ -303,13 +339,16 @@ class MqttPublisher:
             self._failed("connection_lost", f"lost the broker connection ({reason_code}); "
                          "reconnecting")
 
-    def _failed(self, reason: str, message: str) -> None:
+    def _failed(self, reason: str, message: str, error: str | None = None) -> None:
         """Counted every time, logged when the reason changes (not once per retry)."""
         self.own.failures.labels(reason=reason).inc()
         if reason != self._failure_logged:
             self._failure_logged = reason
-            event(log, logging.WARNING, f"mqtt: {message}", broker=self._where(),
-                  reason=reason, retry_within_seconds=RECONNECT_MAX)
+            fields: dict[str, Any] = {"broker": self._where(), "reason": reason,
+                                      "retry_within_seconds": RECONNECT_MAX}
+            if error:
+                fields["error"] = error
+            event(log, logging.WARNING, f"mqtt: {message}", **fields)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         """A retained discovery config of this node that the current config no longer has
