@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,15 @@ def test_check_config_rejects_a_malformed_url_with_exit_2(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert f"{path}: mqtt.url: expected" in result.stderr + result.stdout
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_the_documented_set_up_is_a_valid_config(tmp_path: Path) -> None:
+    doc = (REPO / "docs" / "home-assistant.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n\s*(mqtt: .*?)```", doc, re.S)
+    assert block is not None
+    secret = tmp_path / "mqtt_password"
+    secret.write_text("s3cret\n")
+    data = yaml.safe_load(block.group(1).replace("/etc/home-monitor/mqtt_password", str(secret)))
+    config = parse(data, "home-assistant.md")
+    assert config.mqtt is not None
+    assert config.mqtt.password == "s3cret"
