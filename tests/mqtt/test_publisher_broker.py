@@ -170,6 +170,8 @@ def test_broker_away_for_30_s(tmp_path: Path) -> None:
             assert config_topic("binary_sensor", "internet") in found
             assert found[f"{PREFIX}/status"] == b"online"
             assert json.loads(found[f"{PREFIX}/latency/state"])["internet"] == "ON"
+        # a clean stop sends no will: the daemon says "offline" itself
+        assert retained(running.port, settle=0.5)[f"{PREFIX}/status"] == b"offline"
 
 
 @pytest.mark.parametrize("case", ["refused", "auth", "tls"])

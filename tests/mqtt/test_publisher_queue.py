@@ -1,0 +1,62 @@
+"""The publisher's queue without a broker: a job run only queues, a full queue drops its oldest
+message and counts it, a failed run publishes only its health. (Nothing is connected: the
+client is built but never started.)"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from monitor.config import parse
+from monitor.metrics import Metrics
+from monitor.mqtt.publisher import MqttPublisher
+
+
+def publisher(tmp_path: Path, queue_size: int = 10) -> MqttPublisher:
+    config = parse({"jobs": {"latency": {"targets": [{"host": "127.0.0.1", "name": "lo"}]}},
+                    "mqtt": {"url": "mqtt://127.0.0.1:1", "queue_size": queue_size}}, "x.yml")
+    return MqttPublisher(config, Metrics(CollectorRegistry()), tmp_path, ["latency"])
+
+
+def summary(rtt: float) -> dict[str, object]:
+    return {"internet_up": 1, "targets": {"lo": {"avg_ms": rtt, "jitter_ms": 0.1, "loss": 0.25}}}
+
+
+def test_a_full_queue_drops_the_oldest_and_counts(tmp_path: Path) -> None:
+    mqtt = publisher(tmp_path)
+    for run in range(8):  # two messages a run: health and state
+        mqtt.job_ran("latency", "success", summary(float(run)), time.time())
+    queue = list(mqtt._queue)
+    assert len(queue) == 10
+    assert mqtt.own.dropped._value.get() == 6
+    newest = json.loads(queue[-1].payload)
+    assert newest["rtt_lo"] == 7.0
+    assert newest["loss_lo"] == 25.0
+    assert newest["internet"] == "ON"
+    assert json.loads(queue[1].payload)["rtt_lo"] == 3.0  # runs 0-2 are gone
+    assert mqtt.own.queued._value.get() == 10
+
+
+def test_a_failed_run_publishes_its_health_only(tmp_path: Path) -> None:
+    mqtt = publisher(tmp_path)
+    mqtt.job_ran("latency", "failure", {}, time.time())
+    mqtt.job_ran("iperf", "success", {}, time.time())  # not enabled: nothing
+    assert [(m.topic, m.payload) for m in mqtt._queue] == [
+        ("home-monitor/latency/health", b"failure")]
+
+
+def test_unknown_figures_are_null_and_last_outage_is_kept(tmp_path: Path) -> None:
+    mqtt = publisher(tmp_path)
+    mqtt.metrics.latency.recent_outages.add(time.time() - 100, time.time() - 40)
+    mqtt.job_ran("latency", "success", {"internet_up": None, "targets": {}}, time.time())
+    first = json.loads(mqtt._queue[-1].payload)
+    assert first["internet"] is None
+    assert first["rtt_lo"] is None
+    assert first["last_outage"] == 60.0
+    assert first["last_outage_attributes"]["end"].endswith("+00:00")
+    mqtt.metrics.latency.recent_outages = type(mqtt.metrics.latency.recent_outages)()
+    mqtt.job_ran("latency", "success", summary(1.0), time.time())
+    assert json.loads(mqtt._queue[-1].payload)["last_outage"] == 60.0  # no news: kept
