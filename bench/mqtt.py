@@ -21,7 +21,7 @@ from typing import Any
 from bench.daemon import rss_mb
 from monitor.config import parse
 from monitor.metrics import Metrics
-from monitor.mqtt.publisher import MqttPublisher
+from monitor.mqtt.publisher import MqttPublisher, _settled
 from tests.support.mosquitto import broker
 from tests.support.procs import daemon, free_port, minimal_config, wait_until, write_config
 
@@ -51,7 +51,7 @@ def publish_cost(url: str, state_dir: Path, runs: int) -> None:
             times.append((time.perf_counter() - t0) * 1e6)
         queued = time.perf_counter() - started
         wait_until(lambda: not publisher._queue and all(
-            info.is_published() for info in list(publisher._in_flight)), 120, 0.01,
+            _settled(info) for info in list(publisher._in_flight)), 120, 0.01,
             what="everything acknowledged")
         drained = time.perf_counter() - started
     finally:

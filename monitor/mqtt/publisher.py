@@ -256,6 +256,7 @@ class MqttPublisher:
             return
         if self._resync:
             self._resync = False
+            self._in_flight.clear()  # what paho still holds it resends by itself
             with self._lock:
                 self._queue.clear()  # the snapshot below supersedes whatever waited
                 latest = list(self._latest.values())
@@ -297,7 +298,7 @@ class MqttPublisher:
         """Wait (in the sender thread) until the broker has acknowledged enough: paho's own
         queue is unbounded, so this is what bounds it."""
         while True:
-            while self._in_flight and self._in_flight[0].is_published():
+            while self._in_flight and _settled(self._in_flight[0]):
                 self._in_flight.popleft()
             if len(self._in_flight) < IN_FLIGHT:
                 return True
@@ -357,6 +358,12 @@ class MqttPublisher:
             with self._lock:
                 self._enqueue(Message(message.topic, b"", "removal"))
             self._wake.set()
+
+
+def _settled(info: paho.MQTTMessageInfo) -> bool:
+    """Acknowledged, or out of our hands: a message paho took while disconnected is resent by
+    paho after the reconnect (and its is_published() raises)."""
+    return info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS or info.is_published()
 
 
 def _extract(entity: Entity, reading: Reading, job: str) -> Any:

@@ -123,6 +123,27 @@ def test_discovery_states_and_will_with_a_password(tmp_path: Path, secured: Brok
         assert found[f"{PREFIX}/latency/health"] == b"ok"
         assert found[f"{PREFIX}/status"] == b"online"
 
+        # frozen (as on a lost network): the socket stays open, the keepalive runs out
+        with subscriber(secured.port, [f"{PREFIX}/status"], auth) as sub:
+            wait_until(lambda: any(m.payload == b"online" for m in sub.all()), 5)
+            frozen = time.monotonic()
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                offline = wait_until(lambda: next(
+                    (m for m in sub.all() if m.payload == b"offline"), None),
+                    3 * keepalive + 8, 0.05, what="the will after the keepalive")
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            # the broker allows 1.5 x keepalive; Debian's Mosquitto 2.0 looks at keepalives
+            # only every few seconds (measured: 7.8 s for a 2 s keepalive), hence the margin
+            assert keepalive <= offline.at - frozen <= 1.5 * keepalive + 6.0
+            print(f"frozen daemon: the will came after {offline.at - frozen:.1f} s "
+                  f"(keepalive {keepalive:g} s)")
+            back = wait_until(lambda: next((m for m in sub.all() if m.at > offline.at
+                                            and m.payload == b"online"), None), 20, 0.05,
+                              what="online again after the freeze")
+            assert back.at > offline.at
+
         with subscriber(secured.port, [f"{PREFIX}/status"], auth) as sub:
             wait_until(lambda: any(m.payload == b"online" for m in sub.all()), 5)
             killed = time.monotonic()
