@@ -9,6 +9,7 @@ the removals and the latest state of each job, so nothing lost while away stays 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -193,7 +194,8 @@ class MqttPublisher:
         self._sender.join(STOP_FLUSH)
         if self._connected:
             info = self.client.publish(self.topics.status, OFFLINE, qos=QOS, retain=True)
-            info.wait_for_publish(STOP_FLUSH)
+            with contextlib.suppress(RuntimeError, ValueError):  # the connection just went
+                info.wait_for_publish(STOP_FLUSH)
         self.client.disconnect()
         self.client.loop_stop()
 
