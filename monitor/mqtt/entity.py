@@ -51,6 +51,7 @@ class Entity:
     precision: int | None = None  # suggested_display_precision
     expires: bool = True  # expire_after: HA shows "unavailable" once no run refreshed it
     keep_last: bool = False  # None from `value` means "nothing new": the last state stays
+    live: bool = False  # re-read every second between runs; a change is published at once
     attributes: Callable[[Reading], Mapping[str, Any] | None] | None = field(default=None)
 
     def __post_init__(self) -> None:

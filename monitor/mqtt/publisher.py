@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,7 @@ class MqttPublisher:
         self._queue: deque[Message] = deque()
         self._latest: dict[str, Message] = {}  # topic -> the newest state, for reconnects
         self._values: dict[str, dict[str, Any]] = {job: {} for job in enabled_jobs}
+        self._readings: dict[str, Reading] = {}  # each job's last successful run
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._connected = False
@@ -209,27 +210,46 @@ class MqttPublisher:
         """Queue the job's health and, after a success, its state. Never waits."""
         if job not in self.entities:
             return
-        messages = [Message(self.topics.health(job), health_payload(result).encode(), "state")]
-        if result == "success":
-            reading = Reading(summary, self.metrics, self.config, self.state_dir, finished_at)
-            messages.append(Message(self.topics.state(job),
-                                    encode(self._state(job, reading)), "state"))
         with self._lock:
-            for message in messages:
-                self._latest[message.topic] = message
-                self._enqueue(message)
+            self._queue_latest(Message(self.topics.health(job), health_payload(result).encode(),
+                                       "state"))
+            if result == "success":
+                reading = Reading(summary, self.metrics, self.config, self.state_dir,
+                                  finished_at)
+                self._readings[job] = reading
+                self._update(job, reading, self.entities[job])
+                self._queue_state(job)
         self._wake.set()
 
-    def _state(self, job: str, reading: Reading) -> dict[str, Any]:
+    def publish_changes(self, now: float) -> None:
+        """Between runs: re-read the `live` entities (internet up/down, the last outage) and
+        publish the job's state at once if one changed. The sender calls it every second."""
+        with self._lock:
+            for job, reading in self._readings.items():
+                live = [entity for entity in self.entities[job] if entity.live]
+                if live and self._update(job, replace(reading, now=now), live):
+                    self._queue_state(job)
+
+    def _update(self, job: str, reading: Reading, entities: Sequence[Entity]) -> bool:
+        """With self._lock held: the entities' values from `reading`; True if one changed."""
         values = self._values[job]
-        for entity in self.entities[job]:
+        before = dict(values)
+        for entity in entities:
             value = _extract(entity, reading, job)
             if value is None and entity.keep_last and entity.key in values:
                 continue
             values[entity.key] = value
             if entity.attributes is not None:
                 values[attributes_key(entity)] = entity.attributes(reading) or {}
-        return dict(values)
+        return values != before
+
+    def _queue_state(self, job: str) -> None:
+        self._queue_latest(Message(self.topics.state(job), encode(self._values[job]), "state"))
+
+    def _queue_latest(self, message: Message) -> None:
+        """With self._lock held: queue it and keep it as the topic's latest, for reconnects."""
+        self._latest[message.topic] = message
+        self._enqueue(message)
 
     def _enqueue(self, message: Message) -> None:
         """With self._lock held. A full queue loses its oldest message."""
@@ -248,6 +268,7 @@ class MqttPublisher:
             if self._stopping.is_set():
                 return
             try:
+                self.publish_changes(time.time())
                 self._send_pending()
             except Exception as exc:  # noqa: BLE001 - keep publishing; the failure is counted
                 self.own.failures.labels(reason="publish").inc()

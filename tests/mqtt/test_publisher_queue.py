@@ -27,6 +27,7 @@ def summary(rtt: float) -> dict[str, object]:
 
 def test_a_full_queue_drops_the_oldest_and_counts(tmp_path: Path) -> None:
     mqtt = publisher(tmp_path)
+    mqtt.metrics.latency.internet_up.set(1)  # as the prober sets it
     for run in range(8):  # two messages a run: health and state
         mqtt.job_ran("latency", "success", summary(float(run)), time.time())
     queue = list(mqtt._queue)
@@ -60,3 +61,20 @@ def test_unknown_figures_are_null_and_last_outage_is_kept(tmp_path: Path) -> Non
     mqtt.metrics.latency.recent_outages = type(mqtt.metrics.latency.recent_outages)()
     mqtt.job_ran("latency", "success", summary(1.0), time.time())
     assert json.loads(mqtt._queue[-1].payload)["last_outage"] == 60.0  # no news: kept
+
+
+def test_internet_down_is_published_between_runs(tmp_path: Path) -> None:
+    mqtt = publisher(tmp_path)
+    gauge = mqtt.metrics.latency.internet_up
+    gauge.set(1)
+    mqtt.job_ran("latency", "success", summary(5.0), time.time())
+    queued = len(mqtt._queue)
+    mqtt.publish_changes(time.time())
+    assert len(mqtt._queue) == queued  # nothing changed: nothing sent
+    gauge.set(0)  # the prober decided "down" before the next run
+    mqtt.publish_changes(time.time())
+    assert len(mqtt._queue) == queued + 1
+    state = json.loads(mqtt._queue[-1].payload)
+    assert state["internet"] == "OFF"
+    assert state["rtt_lo"] == 5.0  # the run's figures stay as they were
+    assert mqtt._latest["home-monitor/latency/state"] is mqtt._queue[-1]

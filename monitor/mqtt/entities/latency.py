@@ -17,6 +17,14 @@ def _target(label: str, figure: str, scale: float = 1.0) -> Any:
     return value
 
 
+def _internet(reading: Reading) -> str | None:
+    """The prober's verdict as of now (it decides every packet interval, between runs too);
+    unknown while the run says there is no verdict (no internet target, not decided yet)."""
+    if reading.summary.get("internet_up") is None:
+        return None
+    return on_off(gauge_value(reading.metrics.latency.internet_up))
+
+
 def _current_outage(reading: Reading) -> float | None:
     return gauge_value(reading.metrics.latency.current_outage)
 
@@ -46,12 +54,13 @@ def _last_outage_attributes(reading: Reading) -> Mapping[str, Any] | None:
 
 def entities(config: Config) -> list[Entity]:
     found = [
-        Entity("internet", "Internet", lambda r: on_off(r.summary.get("internet_up")),
-               component="binary_sensor", device_class="connectivity", state_class=None),
+        Entity("internet", "Internet", _internet, component="binary_sensor",
+               device_class="connectivity", state_class=None, live=True),
         Entity("current_outage", "Current outage", _current_outage, device_class="duration",
                unit="s", precision=0),
         Entity("last_outage", "Last outage", _last_outage, device_class="duration", unit="s",
-               precision=0, expires=False, keep_last=True, attributes=_last_outage_attributes),
+               precision=0, expires=False, keep_last=True, attributes=_last_outage_attributes,
+               live=True),
     ]
     for target in config.jobs.latency.targets:
         label, key = target.label, slug(target.label)
