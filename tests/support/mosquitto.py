@@ -31,8 +31,11 @@ class Broker:
     """`start()`/`stop()` may be repeated: the same port and config each time. No persistence,
     so a restarted broker has forgotten every retained message."""
 
-    def __init__(self, home: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, users: dict[str, str] | None = None,
+                 netns: str | None = None) -> None:
+        """`netns`: run inside that network namespace (its own loopback)."""
         self.home = home
+        self.netns = netns
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "user root",
@@ -55,15 +58,22 @@ class Broker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        command = [mosquitto_binary(), "-c", str(self.config)]
+        if self.netns:  # `ip netns exec` execs the command: the pid stays mosquitto's
+            command = ["ip", "netns", "exec", self.netns, *command]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(self.config)],
-                                         stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._accepts, 10, 0.05, what=f"mosquitto on port {self.port}")
 
     def _accepts(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
+        if self.netns:  # not reachable from here: try from inside
+            probe = subprocess.run(["ip", "netns", "exec", self.netns, "bash", "-c",
+                                    f"exec 3<>/dev/tcp/127.0.0.1/{self.port}"],
+                                   capture_output=True)
+            return probe.returncode == 0
         with socket.socket() as sock:
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
@@ -79,8 +89,9 @@ class Broker:
 
 
 @contextlib.contextmanager
-def broker(home: Path, users: dict[str, str] | None = None) -> Iterator[Broker]:
-    running = Broker(home, users)
+def broker(home: Path, users: dict[str, str] | None = None,
+           netns: str | None = None) -> Iterator[Broker]:
+    running = Broker(home, users, netns)
     running.start()
     try:
         yield running
