@@ -29,5 +29,5 @@ def entities(config: Config) -> list[Entity]:
     if ec2 is not None:
         found.append(Entity("ec2_instance", "EC2 instance", _ec2_state(ec2.instance_id),
                             device_class="enum", state_class=None, options=EC2_STATES,
-                            icon="mdi:server", expires=False))
+                            icon="mdi:server", expires=False, live=True))
     return found
