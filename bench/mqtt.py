@@ -18,10 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from bench.daemon import rss_mb
 from monitor.config import parse
-from monitor.metrics import Metrics
 from monitor.mqtt.publisher import MqttPublisher, _settled
+from tests.mqtt.cards import built_jobs, cards
 from tests.support.mosquitto import broker
 from tests.support.procs import daemon, free_port, minimal_config, wait_until, write_config
 
@@ -38,24 +40,29 @@ def latency_summary(i: int) -> dict[str, Any]:
 def publish_cost(url: str, state_dir: Path, runs: int) -> None:
     config = parse({"jobs": {"latency": {"targets": TARGETS}},
                     "mqtt": {"url": url, "queue_size": 100_000}}, "bench")
-    metrics = Metrics()
-    publisher = MqttPublisher(config, metrics, state_dir, ["latency", "bandwidth"])
-    publisher.start()
-    try:
-        wait_until(lambda: publisher.own.connected._value.get() == 1, 10, what="connected")
-        times = []
-        started = time.perf_counter()
-        for i in range(runs):
-            t0 = time.perf_counter()
-            publisher.job_ran("latency", "success", latency_summary(i), time.time())
-            times.append((time.perf_counter() - t0) * 1e6)
-        queued = time.perf_counter() - started
-        wait_until(lambda: not publisher._queue and all(
-            _settled(info) for info in list(publisher._in_flight)), 120, 0.01,
-            what="everything acknowledged")
-        drained = time.perf_counter() - started
-    finally:
-        publisher.stop()
+    registry = CollectorRegistry()
+    with built_jobs(config, state_dir, registry) as jobs:
+        publisher = MqttPublisher(config, registry, cards(jobs))
+        publisher.start()
+        try:
+            publish_runs(publisher, runs)
+        finally:
+            publisher.stop()
+
+
+def publish_runs(publisher: MqttPublisher, runs: int) -> None:
+    wait_until(lambda: publisher.own.connected._value.get() == 1, 10, what="connected")
+    times = []
+    started = time.perf_counter()
+    for i in range(runs):
+        t0 = time.perf_counter()
+        publisher.job_ran("latency", "success", latency_summary(i), time.time())
+        times.append((time.perf_counter() - t0) * 1e6)
+    queued = time.perf_counter() - started
+    wait_until(lambda: not publisher._queue and all(
+        _settled(info) for info in list(publisher._in_flight)), 120, 0.01,
+        what="everything acknowledged")
+    drained = time.perf_counter() - started
     times.sort()
     print(f"mqtt publish cost per latency run (3 targets, {runs} runs): mean "
           f"{statistics.fmean(times):.1f} µs, p99 {times[int(len(times) * 0.99)]:.1f} µs in the "

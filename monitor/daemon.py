@@ -64,12 +64,11 @@ class Daemon:
         self.page = StatusPage(self.history, self.runners, cards)
         handler = make_handler(self.metrics.registry, self.page, self.health)
         self.server = MetricsServer(config.listen_address, handler)
-        self.mqtt = None  # Home Assistant discovery; TO MOVE onto the job cards
+        self.mqtt = None  # Home Assistant discovery of the cards' entities
         if config.mqtt is not None:
             from monitor.mqtt.publisher import MqttPublisher  # noqa: PLC0415 - paho only if used
 
-            self.mqtt = MqttPublisher(config, self.metrics, self.state_dir,
-                                      [runner.name for runner in self.runners])
+            self.mqtt = MqttPublisher(config, self.metrics.registry, cards)
 
     def health(self) -> tuple[bool, str]:
         if not self.scheduler.running:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor import __version__
-from monitor.mqtt.entity import Entity, slug
+from monitor.entities import Entity, slug
 
 ONLINE, OFFLINE = "online", "offline"
 

@@ -19,17 +19,18 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
+from prometheus_client import CollectorRegistry
 
-from monitor.config import Config, job_configs
+from monitor.cards import Card
+from monitor.config import Config, JobConfig
+from monitor.entities import Entity, Reading
 from monitor.errors import describe
 from monitor.logs import event
-from monitor.metrics import Metrics
 from monitor.mqtt.config import MqttConfig
 from monitor.mqtt.discovery import (
     OFFLINE,
@@ -42,8 +43,6 @@ from monitor.mqtt.discovery import (
     health_entity,
     health_payload,
 )
-from monitor.mqtt.entities import job_entities
-from monitor.mqtt.entity import Entity, Reading
 from monitor.mqtt.metrics import MqttMetrics
 
 log = logging.getLogger("monitor.mqtt")
@@ -111,26 +110,23 @@ def status_url(config: Config) -> str:
 
 
 class MqttPublisher:
-    def __init__(self, config: Config, metrics: Metrics, state_dir: Path,
-                 enabled_jobs: Sequence[str]) -> None:
+    def __init__(self, config: Config, registry: CollectorRegistry,
+                 cards: Sequence[Card]) -> None:
+        """`cards`: the enabled jobs' cards; each job's entities are its card's `entities()`
+        plus its health. A job switched off has no card: its entities' retained configs, left
+        on the broker by an earlier run, are removed when the subscription delivers them."""
         assert config.mqtt is not None, "build the publisher only when mqtt: is configured"
         self.settings: MqttConfig = config.mqtt
         self.config = config
-        self.metrics = metrics
-        self.state_dir = state_dir
-        self.own = MqttMetrics(metrics.registry)
+        self.own = MqttMetrics(registry)
         self.topics = Topics(self.settings.topic_prefix, self.settings.discovery_prefix)
         self.broker = self.settings.broker
-        all_jobs = job_configs(config.jobs)
-        self.entities = {job: job_entities(job, config) for job in enabled_jobs}
-        self.expire_after = {job: int(2 * all_jobs[job].interval + all_jobs[job].timeout)
-                             for job in enabled_jobs}
-        self.retired = {job: job_entities(job, config) + [health_entity()]
-                        for job in all_jobs if job not in self.entities}
+        self.entities = {card.job: list(card.entities()) for card in cards}
+        self.expire_after = {job: _expire_after(config.job(job)) for job in self.entities}
         self._lock = threading.Lock()
         self._queue: deque[Message] = deque()
         self._latest: dict[str, Message] = {}  # topic -> the newest state, for reconnects
-        self._values: dict[str, dict[str, Any]] = {job: {} for job in enabled_jobs}
+        self._values: dict[str, dict[str, Any]] = {job: {} for job in self.entities}
         self._readings: dict[str, Reading] = {}  # each job's last successful run
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -176,10 +172,6 @@ class MqttPublisher:
                                         encode(payload), "discovery"))
         return messages
 
-    def _removal_messages(self) -> list[Message]:
-        return [Message(self.topics.config(entity.component, job, entity.key), b"", "removal")
-                for job, entities in self.retired.items() for entity in entities]
-
     def start(self) -> None:
         event(log, logging.INFO, "mqtt: connecting", broker=self._where(),
               entities=len(self._configs))
@@ -214,8 +206,7 @@ class MqttPublisher:
             self._queue_latest(Message(self.topics.health(job), health_payload(result).encode(),
                                        "state"))
             if result == "success":
-                reading = Reading(summary, self.metrics, self.config, self.state_dir,
-                                  finished_at)
+                reading = Reading(summary, finished_at)
                 self._readings[job] = reading
                 self._update(job, reading, self.entities[job])
                 self._queue_state(job)
@@ -284,7 +275,7 @@ class MqttPublisher:
                 self._queue.clear()  # the snapshot below supersedes whatever waited
                 latest = list(self._latest.values())
             snapshot = [Message(self.topics.status, ONLINE.encode(), "availability"),
-                        *self._configs, *self._removal_messages(), *latest]
+                        *self._configs, *latest]
             for message in snapshot:
                 if not self._publish(message):
                     self._resync = True  # lost the connection again: redo it all next time
@@ -381,6 +372,11 @@ class MqttPublisher:
             with self._lock:
                 self._enqueue(Message(message.topic, b"", "removal"))
             self._wake.set()
+
+
+def _expire_after(job: JobConfig) -> int:
+    """A measurement older than two runs and a timeout is stale: HA shows it unavailable."""
+    return int(2 * job.interval + job.timeout)
 
 
 def _settled(info: paho.MQTTMessageInfo) -> bool:

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.config import Config, parse
+from monitor.entities import Entity
 from monitor.mqtt.discovery import Topics, device, entity_config, health_entity
-from monitor.mqtt.entities import job_entities
-from monitor.mqtt.entity import Entity
+from tests.mqtt.cards import built_jobs, cards
 
 MICRO_G_PER_M3 = "\u00b5g/m\u00b3"
 DEVICE_CLASS_UNITS: dict[str, set[str | None]] = {
@@ -58,11 +60,18 @@ def everything_on() -> Config:
         "jobs": {
             "latency": {"targets": ["1.1.1.1", {"host": "192.168.1.1", "name": "router"}]},
             "bandwidth": {"monthly_data_budget": "50GB"},
-            "iperf": {"enabled": True, "ec2": {"instance_id": "i-0123456789abcdef0"}},
+            "iperf": {"enabled": True, "ec2": {"instance_id": "i-0123456789abcdef0",
+                                                 "region": "eu-west-2"}},
             "aqi": {"enabled": True, "sensors": [1], "scales": ["uk_daqi", "us_epa", "eu_eaqi"]},
         },
         "mqtt": {"url": "mqtt://broker.lan"},
     }, "x.yml")
+
+
+def job_entities(config: Config) -> dict[str, list[Entity]]:
+    """Each enabled job's entities, as its card (built the daemon's way) declares them."""
+    with tempfile.TemporaryDirectory() as state_dir, built_jobs(config, Path(state_dir)) as jobs:
+        return {card.job: list(card.entities()) for card in cards(jobs)}
 
 
 def configs(config: Config) -> list[tuple[str, Entity, dict[str, Any]]]:
@@ -70,8 +79,8 @@ def configs(config: Config) -> list[tuple[str, Entity, dict[str, Any]]]:
     topics = Topics(config.mqtt.topic_prefix, config.mqtt.discovery_prefix)
     info = device(topics, "home-monitor", "http://box.lan:10132/")
     found = []
-    for job in ("latency", "bandwidth", "iperf", "aqi"):
-        for entity in [*job_entities(job, config), health_entity()]:
+    for job, entities in job_entities(config).items():
+        for entity in [*entities, health_entity()]:
             found.append((job, entity, entity_config(entity, job, topics, info, 45)))
     return found
 
@@ -141,12 +150,21 @@ def test_measurements_expire_and_declared_classes_are_kept() -> None:
 
 def test_entities_follow_the_config() -> None:
     config = parse({"jobs": {"latency": {"targets": ["10.0.0.1"]},
+                             "iperf": {"enabled": True, "host": "127.0.0.1",
+                                       "directions": ["download"]},
                              "aqi": {"enabled": True, "sensors": [1]}}}, "x.yml")
-    assert [e.key for e in job_entities("latency", config) if e.key.startswith("rtt_")] == [
+    declared = {job: {e.key for e in entities}
+                for job, entities in job_entities(config).items()}
+    assert sorted(key for key in declared["latency"] if key.startswith("rtt_")) == [
         "rtt_10_0_0_1"]
-    assert {e.key for e in job_entities("aqi", config)} == {"pm25", "pm10", "uk_daqi"}
-    assert "ec2_instance" not in {e.key for e in job_entities("iperf", config)}
-    assert "data_budget_used" not in {e.key for e in job_entities("bandwidth", config)}
+    assert declared["aqi"] == {"pm25", "pm10", "uk_daqi"}
+    assert declared["iperf"] == {"iperf_download"}  # no upload, no EC2 instance
+    assert "data_budget_used" not in declared["bandwidth"]
+
+
+def test_a_disabled_job_declares_nothing() -> None:
+    config = parse({"jobs": {"bandwidth": {"enabled": False}}}, "x.yml")
+    assert set(job_entities(config)) == {"latency"}
 
 
 @pytest.mark.parametrize("bad", [

@@ -1,8 +1,11 @@
-"""What an entity is: the declaration a job (later: its card) makes, and what it reads.
+"""Entities: the current values a job publishes to a home automation system, declared by its
+card (`Card.entities()`, monitor/cards.py) and published by monitor/mqtt as Home Assistant
+MQTT discovery entities.
 
-An Entity names one Home Assistant entity of a job: its component, device class, unit and how
-its state comes out of a finished run. The publisher turns the declarations into discovery
-configs and each run into one JSON state message per job (`value_template` picks the key).
+An Entity names one value of a job: its component, device class, unit and how its state comes
+out of a finished run (`value(reading)`). A card's values read the run's summary and whatever
+the card already holds (its job's metric objects, its usage file), so the publisher needs to
+know nothing about any job.
 """
 
 from __future__ import annotations
@@ -10,33 +13,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from monitor.config import Config
-    from monitor.metrics import Metrics
+from typing import Any, Literal
 
 Component = Literal["sensor", "binary_sensor"]
 
 
 @dataclass(frozen=True)
 class Reading:
-    """What a value extractor may read after a run: the run's key figures (its summary) and,
-    for figures the summary lacks (the ongoing outage, the data budget), the metrics and
-    state the daemon holds."""
+    """What a value reads: the job's last successful run's key figures (its summary) and the
+    time of reading (a live entity is re-read between runs, so `now` moves on)."""
 
     summary: Mapping[str, Any]
-    metrics: Metrics
-    config: Config
-    state_dir: Path
     now: float
 
 
 @dataclass(frozen=True)
 class Entity:
-    """One Home Assistant entity. `key` is unique within its job ([a-z0-9_]); `value` returns
-    the state payload (a number, "ON"/"OFF", an enum option) or None for unknown."""
+    """One entity of a job. `key` is unique within its job ([a-z0-9_]); `value` returns the
+    state (a number, "ON"/"OFF", an enum option) or None for unknown. The device classes, units
+    and state classes are Home Assistant's (homeassistant/components/sensor/const.py)."""
 
     key: str
     name: str
@@ -69,24 +64,24 @@ def slug(text: str) -> str:
     return cleaned or "x"
 
 
-def number(value: Any, scale: float = 1.0, digits: int = 3) -> float | None:
-    """A figure of the summary as a rounded number; None (unknown in HA) if missing or NaN."""
+def rounded(value: Any, scale: float = 1.0, digits: int = 3) -> float | None:
+    """A figure of the summary as a rounded number; None (unknown) if missing or NaN."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         return None
     return round(float(value) * scale, digits)
 
 
-def gauge_value(metric: Any, **labels: str) -> float | None:
-    """The value of one series of one of our own metric objects (no registry walk)."""
+def sample(metric: Any, **labels: str) -> float | None:
+    """The value of one series of one of a job's own metric objects (no registry walk)."""
     for family in metric.collect():
-        for sample in family.samples:
-            if all(sample.labels.get(k) == v for k, v in labels.items()):
-                return number(sample.value)
+        for found in family.samples:
+            if all(found.labels.get(k) == v for k, v in labels.items()):
+                return rounded(found.value)
     return None
 
 
 def on_off(value: Any) -> str | None:
-    """A 0/1/None figure as a binary_sensor payload."""
+    """A 0/1/None figure as a binary_sensor state."""
     if value is None:
         return None
     return "ON" if value else "OFF"
