@@ -95,6 +95,8 @@ class LatencyConfig(JobConfig):
     packet_timeout: Duration = bounded(Duration(2), positive=True)
     outage_after: int = bounded(3, min=1, max=3600)  # consecutive silent slots
     privileged: Literal["auto", True, False] = "auto"
+    path: PathConfig = field(default_factory=lambda: PathConfig())
+    dns: DnsConfig = field(default_factory=lambda: DnsConfig())
 
     def validate(self) -> list[tuple[str, str]]:
         problems = []
@@ -314,6 +316,10 @@ def job_configs(jobs: JobsConfig) -> dict[str, JobConfig]:
     return {name: config for name, config in found.items() if isinstance(config, JobConfig)}
 
 
+# here, not at the top: importing the latency package imports this module (JobConfig, Config
+# and LatencyConfig exist by now); the annotations are read when a config is loaded
+from monitor.jobs.latency.path_config import DnsConfig, PathConfig  # noqa: E402
+
 JOB_NAMES = tuple(job_configs(JobsConfig()))  # the built-in jobs, for `once JOB`
 
 
@@ -396,3 +402,4 @@ def resolve_path(explicit: str | None) -> str | None:
 def load(explicit: str | None = None) -> Config:
     path = resolve_path(explicit)
     return Config() if path is None else load_file(path)
+
