@@ -48,8 +48,8 @@ IPV6_RECVERR = 25
 SO_EE_ORIGIN_ICMP = 2
 SO_EE_ORIGIN_ICMP6 = 3
 EXTENDED_ERROR = struct.Struct("=IBBBBII")  # struct sock_extended_err
-TIME_EXCEEDED = {socket.AF_INET: 11, socket.AF_INET6: 3}
-ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
+TIME_EXCEEDED: dict[int, int] = {socket.AF_INET: 11, socket.AF_INET6: 3}
+ECHO_REPLY: dict[int, int] = {socket.AF_INET: 0, socket.AF_INET6: 129}
 PAYLOAD = b"home-monitor path discovery....."
 
 
