@@ -100,7 +100,8 @@ def test_the_latency_job_logs_an_outage_at_the_internet_back_edge():
     samples = [s for family in registry.collect() if family.name == METRIC
                for s in family.samples]
     assert [(s.labels, s.value) for s in samples] == [
-        ({"start": local_iso(outage.start), "end": local_iso(outage.end)},
+        ({"start": local_iso(outage.start), "end": local_iso(outage.end), "cause": "unknown",
+          "detail": "the home router is not known yet, so where it broke is unknown"},
          pytest.approx(4.005))]
     _slots(job, start + 6, "...")
     assert len(metrics.recent_outages.recent()) == 1  # staying up adds nothing
