@@ -17,12 +17,18 @@ routed outside). The home namespace's system resolver is /etc/netns/<home>/resol
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.procs import REPO
 
 TARGETS = ("203.0.113.10", "203.0.113.11")
 TARGETS6 = ("2001:db8:113::10",)
@@ -159,3 +165,43 @@ class PathLab:
             _run(["ip", "netns", "del", ns], check=False)
         shutil.rmtree(self.resolv_dir, ignore_errors=True)
         shutil.rmtree(self.shared, ignore_errors=True)
+
+    # --- the daemon in `home` ---
+
+    def write_config(self, name: str, latency: dict[str, Any], port: int) -> Path:
+        config = {"listen": f"127.0.0.1:{port}", "state_dir": str(self.shared / "state"),
+                  "log": {"level": "info", "format": "json"},
+                  "jobs": {"latency": latency, "bandwidth": {"enabled": False},
+                           "iperf": {"enabled": False}, "aqi": {"enabled": False}}}
+        path = self.shared / name
+        path.write_text(json.dumps(config))  # JSON is YAML
+        path.chmod(0o644)
+        return path
+
+    def daemon(self, config: Path, log: Path) -> subprocess.Popen[Any]:
+        with open(log, "w") as log_file:
+            return self.popen("home", [sys.executable, "-m", "monitor", "run", "--config",
+                                       str(config)], cwd=REPO, stdout=log_file,
+                              stderr=subprocess.STDOUT)
+
+    def metrics(self, port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        code = ("import sys, urllib.request\n"
+                "print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())\n")
+        out = self.run("home", [sys.executable, "-c", code, f"http://127.0.0.1:{port}/metrics"])
+        samples = {}
+        for family in text_string_to_metric_families(out.stdout):
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        return samples
+
+    def add_second_lan(self) -> None:
+        """A second link home <-> router (192.168.78.0/24), for a default-route change."""
+        home, router = f"hp{self.tag}h2", f"hp{self.tag}r2"
+        _run(["ip", "link", "add", home, "netns", self.ns["home"], "type", "veth",
+              "peer", "name", router, "netns", self.ns["router"]])
+        self.run("home", ["ip", "addr", "add", "192.168.78.10/24", "dev", home])
+        self.run("router", ["ip", "addr", "add", "192.168.78.1/24", "dev", router])
+        self.run("home", ["ip", "link", "set", home, "up"])
+        self.run("router", ["ip", "link", "set", router, "up"])
+        self.run("isp1", ["ip", "route", "replace", "192.168.78.0/24", "via", "100.64.0.2"])
+        self.run("isp2", ["ip", "route", "replace", "192.168.78.0/24", "via", "198.51.100.1"])

@@ -10,6 +10,7 @@ since the previous run and sets the per-window gauges and key figures.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -24,7 +25,7 @@ from monitor.config import LATENCY_WINDOW_MARGIN, LatencyConfig
 from monitor.icmp_echo import canonical, resolve_privileged
 from monitor.jobs.base import Job, JobEnv
 from monitor.jobs.latency.cause import DNS_CAUSE, ROLES, Cause, HopLog, decide
-from monitor.jobs.latency.dns import DnsChecker, DnsOutageTracker, Lookup
+from monitor.jobs.latency.dns import DnsChecker, DnsEdge, DnsOutageTracker, Lookup
 from monitor.jobs.latency.path import PathHops
 from monitor.jobs.latency.path_metrics import DnsMetrics, PathMetrics
 from monitor.jobs.latency.path_watch import PathWatcher
@@ -226,6 +227,11 @@ class LatencyJob(Job):
         self.dns_tracker = DnsOutageTracker(config.dns.outage_after)
         # internet outages that ended, waiting for their hops' last requests to be decided
         self._ending: list[tuple[float, float]] = []
+        # DNS checks wait for the internet's verdict at their time: (at, ok, errors)
+        self._dns_pending: collections.deque[tuple[float, bool, dict[str, str]]] = (
+            collections.deque(maxlen=1000))
+        self._dns_lock = threading.Lock()
+        self._last_answered: float | None = None  # send time of the latest answered slot
         self.tracker = OutageTracker(config.outage_after)
         self.prober: Prober | None = None
         self._privileged: bool | None = None
@@ -264,7 +270,8 @@ class LatencyJob(Job):
                 self.watcher = PathWatcher(
                     self.config.path, destination=self._trace_destination,
                     privileged=self._socket_mode, on_path=self._on_path,
-                    metrics=self.path_metrics, timeout=min(1.0, self.config.packet_timeout))
+                    metrics=self.path_metrics, timeout=min(1.0, self.config.packet_timeout),
+                    busy=lambda: self.tracker.down)
                 self.watcher.start()
             dns = self.config.dns
             if self.dns is None and dns.enabled:
@@ -324,6 +331,9 @@ class LatencyJob(Job):
             self.metrics.outage_seconds.inc(added)
         self.metrics.internet_up.set(0 if self.tracker.down else 1)
         self._cause_so_far(at)
+        if reply_at is not None:
+            self._last_answered = at
+        self._dns_verdicts()
         if edge is None:
             return
         if edge.down:
@@ -426,10 +436,34 @@ class LatencyJob(Job):
         # the system resolver is what the household uses; without it, any configured one
         system = [lookup for lookup in lookups if lookup.resolver == "system"]
         ok = (system[0].ok if system else any(lookup.ok for lookup in lookups))
-        edge = self.dns_tracker.check(at, ok, internet_down=self.tracker.state is not True)
+        errors = {lookup.resolver: lookup.error for lookup in lookups if lookup.error}
+        with self._dns_lock:
+            self._dns_pending.append((at, ok, errors))
+        self._dns_verdicts()
+
+    def _dns_verdicts(self) -> None:
+        """Feed the DNS checks whose time the internet's verdict covers: a failed look-up is
+        DNS's fault only if an internet target answered a request sent at most one
+        packet_interval before it; while the internet is down it is the internet's outage; in
+        between (a silent run not yet long enough to be an outage) the check waits."""
+        with self._dns_lock:
+            while self._dns_pending:
+                at, ok, errors = self._dns_pending[0]
+                answered = self._last_answered
+                if self.tracker.down:
+                    internet_down = True
+                elif answered is not None and answered >= at - self.config.packet_interval:
+                    internet_down = False
+                elif ok:
+                    internet_down = False  # names resolve: nothing to blame on anyone
+                else:
+                    return
+                self._dns_pending.popleft()
+                self._dns_edge(self.dns_tracker.check(at, ok, internet_down), errors)
+
+    def _dns_edge(self, edge: DnsEdge | None, errors: dict[str, str]) -> None:
         if edge is None:
             return
-        errors = {lookup.resolver: lookup.error for lookup in lookups if lookup.error}
         if edge.down:
             self.dns_metrics.outages.inc()
             event(log, logging.WARNING, "DNS down: names do not resolve while pings answer",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import random
 import select
 import socket
@@ -60,7 +61,21 @@ def is_home(address: str) -> bool:
 
 
 def in_container(root: Path = Path("/")) -> bool:
-    return (root / ".dockerenv").exists() or (root / "run/.containerenv").exists()
+    """On a container's own network (Docker, Podman): the container marker file exists and this
+    process shares PID 1's network namespace (not so under `ip netns exec` inside a container),
+    or, where PID 1's is not readable, the default route goes out of eth0.
+    `network_mode: host` looks the same from inside: set path.docker_bridge: false there."""
+    if not ((root / ".dockerenv").exists() or (root / "run/.containerenv").exists()):
+        return False
+    try:
+        return os.readlink(root / "proc/self/ns/net") == os.readlink(root / "proc/1/ns/net")
+    except OSError:  # PID 1 is not ours to read: Docker and Podman name the interface eth0
+        try:
+            route = (root / "proc/net/route").read_text()
+        except OSError:
+            return True
+        return any(line.split()[1:2] == ["00000000"] and line.split()[0] == "eth0"
+                   for line in route.splitlines()[1:] if line.strip())
 
 
 # --- the routing table -----------------------------------------------------------------------

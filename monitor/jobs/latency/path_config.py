@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from monitor.configschema import Duration, bounded
 
@@ -36,6 +36,9 @@ class PathConfig:
     # trace towards this address; None: the first internet target that is an IP address
     trace_to: str | None = None
     max_hops: int = bounded(10, min=2, max=30)
+    # is the first hop a Docker host's bridge (not the router)? auto: running in a container on
+    # its own network (monitor/jobs/latency/path.py, in_container)
+    docker_bridge: Literal["auto", True, False] = "auto"
 
     def validate(self) -> list[tuple[str, str]]:
         return (_address_problem("gateway", self.gateway)

@@ -1,6 +1,8 @@
 """Keeps the discovered path current: discovers at the start, whenever the default route
 changes (the routing table is read every second, two small /proc files) and every `refresh`.
-A failed discovery keeps the path it had and is retried after RETRY seconds."""
+A failed discovery keeps the path it had and is retried after RETRY seconds, and so does one
+that finds no hop at all while a path is known (a cut line looks like that). While the internet
+is down (`busy`), discovery waits: a path traced through a broken line would be cut short."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class PathWatcher:
     def __init__(self, config: PathConfig, *, destination: Callable[[], str | None],
                  privileged: Callable[[], bool], on_path: Callable[[PathHops], None],
                  metrics: PathMetrics, timeout: float = 1.0,
+                 busy: Callable[[], bool] = lambda: False,
                  read_gateways: Callable[[], list[str]] = read_default_gateways) -> None:
         self.config = config
         self.destination = destination
@@ -32,6 +35,7 @@ class PathWatcher:
         self.metrics = metrics
         self.timeout = timeout
         self.read_gateways = read_gateways
+        self.busy = busy
         self.path: PathHops | None = None
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="latency-path", daemon=True)
@@ -52,6 +56,9 @@ class PathWatcher:
         gateways: list[str] | None = None
         next_at = 0.0  # discover now
         while not self._stop.is_set():
+            if self.busy():
+                self._stop.wait(POLL)
+                continue
             now = time.monotonic()
             current = self.read_gateways()
             reason = None
@@ -75,6 +82,8 @@ class PathWatcher:
         try:
             path = discover(destination, privileged=self.privileged(),
                             max_hops=self.config.max_hops, timeout=self.timeout,
+                            container=None if self.config.docker_bridge == "auto"
+                            else bool(self.config.docker_bridge),
                             pinned_router=self.config.gateway, pinned_isp=self.config.isp_hop)
         except Exception as exc:  # noqa: BLE001 - OSError, icmplib's errors: retried later
             event(log, logging.WARNING, "latency: path discovery failed", error=str(exc),
@@ -83,6 +92,11 @@ class PathWatcher:
             return False
         for note in path.notes:
             event(log, logging.WARNING, f"latency: path: {note}", towards=destination)
+        if path.router is None and path.isp is None and self.path is not None:
+            event(log, logging.WARNING, "latency: path discovery found no hop; keeping the "
+                  "previous path", router=self.path.router, isp_hop=self.path.isp)
+            self.metrics.discoveries.labels(result="failed").inc()
+            return False
         self._publish(path, reason, gateways=gateways, towards=destination)
         return True
 
