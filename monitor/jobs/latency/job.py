@@ -265,20 +265,22 @@ class LatencyJob(Job):
         """The path watcher and the DNS checker (each once, each when configured)."""
         if not self._where:
             return
-        with self._lock:
+        watcher = dns_checker = None
+        with self._lock:  # started outside the lock: a pinned path calls _on_path at once
             if self.watcher is None:
-                self.watcher = PathWatcher(
+                self.watcher = watcher = PathWatcher(
                     self.config.path, destination=self._trace_destination,
                     privileged=self._socket_mode, on_path=self._on_path,
                     metrics=self.path_metrics, timeout=min(1.0, self.config.packet_timeout),
                     busy=lambda: self.tracker.down)
-                self.watcher.start()
             dns = self.config.dns
             if self.dns is None and dns.enabled:
-                self.dns = DnsChecker(dns.name, dns.resolvers, system=dns.system,
-                                      interval=dns.interval, timeout=dns.timeout,
-                                      on_check=self._on_dns)
-                self.dns.start()
+                self.dns = dns_checker = DnsChecker(
+                    dns.name, dns.resolvers, system=dns.system, interval=dns.interval,
+                    timeout=dns.timeout, on_check=self._on_dns)
+        for started in (watcher, dns_checker):
+            if started is not None:
+                started.start()
 
     def close(self) -> None:
         with self._lock:
@@ -378,8 +380,14 @@ class LatencyJob(Job):
         for hop in hops:  # every series exists from the start, for rate()
             self.path_metrics.sent.labels(role=hop.label)
             self.path_metrics.received.labels(role=hop.label)
+        try:
+            privileged = self._socket_mode()
+        except Exception as exc:  # noqa: BLE001 - IcmpUnavailable: run() reports it
+            event(log, logging.WARNING, "latency: cannot probe the path's hops",
+                  error=str(exc))
+            return
         prober = Prober(hops, interval=self.config.packet_interval,
-                        timeout=self.config.packet_timeout, privileged=self._socket_mode(),
+                        timeout=self.config.packet_timeout, privileged=privileged,
                         on_probe=self._on_hop_probe)
         with self._lock:
             self.hop_prober = prober

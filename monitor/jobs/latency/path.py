@@ -52,6 +52,7 @@ EXTENDED_ERROR = struct.Struct("=IBBBBII")  # struct sock_extended_err
 TIME_EXCEEDED: dict[int, int] = {socket.AF_INET: 11, socket.AF_INET6: 3}
 ECHO_REPLY: dict[int, int] = {socket.AF_INET: 0, socket.AF_INET6: 129}
 PAYLOAD = b"home-monitor path discovery....."
+ROUND_GAP = 0.4  # seconds between the trace's rounds
 
 
 def is_home(address: str) -> bool:
@@ -226,16 +227,22 @@ class Tracer:
         self.identifier_on_wire = request.id
         return self._sequence
 
-    def trace(self, address: str, max_hops: int, rounds: int = 2) -> list[str | None]:
+    def trace(self, address: str, max_hops: int, rounds: int = 3) -> list[str | None]:
         """The address of each hop 1..max_hops that sent Time Exceeded (None: none came), cut
-        after the destination itself answers."""
+        after the destination itself answers. Rounds go ROUND_GAP apart: the first requests
+        may wait for address resolution (ARP, neighbour discovery) at every hop, and routers
+        limit how many ICMP errors they send per second."""
         sent: dict[int, int] = {}  # sequence -> ttl
-        for _ in range(rounds):
-            for ttl in range(1, max_hops + 1):
-                sent[self._send(address, ttl)] = ttl
+        found: list[tuple[str, str, int]] = []
+        for round_ in range(rounds):
+            batch = {self._send(address, ttl): ttl for ttl in range(1, max_hops + 1)}
+            sent.update(batch)
+            if round_ < rounds - 1:
+                found += self._collect(set(sent), wait=ROUND_GAP)
+        found += self._collect(set(sent))
         hops: dict[int, str] = {}
         reached: int | None = None
-        for kind, source, sequence in self._collect(set(sent)):
+        for kind, source, sequence in found:
             ttl = sent[sequence]
             if kind == "reply":
                 reached = ttl if reached is None else min(reached, ttl)
@@ -249,11 +256,12 @@ class Tracer:
         return any(kind == "reply" and source == canonical(address)
                    for kind, source, _ in self._collect(sequences, stop_at_reply=True))
 
-    def _collect(self, sequences: set[int], stop_at_reply: bool = False
-                 ) -> list[tuple[str, str, int]]:
-        """("reply" | "exceeded", source, sequence) for our requests, until `timeout`."""
+    def _collect(self, sequences: set[int], stop_at_reply: bool = False,
+                 wait: float | None = None) -> list[tuple[str, str, int]]:
+        """("reply" | "exceeded", source, sequence) for our requests, for `wait` seconds
+        (default: `timeout`)."""
         found: list[tuple[str, str, int]] = []
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + (self.timeout if wait is None else wait)
         poller = select.poll()
         poller.register(self.icmp.sock.fileno(), select.POLLIN | select.POLLERR)
         while (left := deadline - time.monotonic()) > 0:

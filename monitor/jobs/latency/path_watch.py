@@ -20,6 +20,7 @@ log = logging.getLogger("monitor.jobs.latency")
 
 POLL = 1.0
 RETRY = 30.0
+INCOMPLETE_RETRY = 10.0
 
 
 class PathWatcher:
@@ -55,6 +56,7 @@ class PathWatcher:
     def _run(self) -> None:
         gateways: list[str] | None = None
         next_at = 0.0  # discover now
+        incomplete = INCOMPLETE_RETRY
         while not self._stop.is_set():
             if self.busy():
                 self._stop.wait(POLL)
@@ -69,7 +71,14 @@ class PathWatcher:
             gateways = current
             if reason is not None:
                 ok = self._discover(reason, current)
-                next_at = time.monotonic() + (self.config.refresh if ok else RETRY)
+                complete = ok and self.path is not None and bool(self.path.router
+                                                                  and self.path.isp)
+                # an incomplete path (nothing answered yet, or truly no public hop) is
+                # retried sooner, backing off to `refresh`
+                incomplete = INCOMPLETE_RETRY if reason != "refresh" or complete else min(
+                    2 * incomplete, self.config.refresh)
+                next_at = time.monotonic() + (self.config.refresh if complete
+                                              else incomplete if ok else RETRY)
             self._stop.wait(POLL)
 
     def _discover(self, reason: str, gateways: list[str]) -> bool:
