@@ -60,14 +60,14 @@ def parse_answer(packet: bytes, ident: int) -> str | None:
     return None if answers else "no records"
 
 
-def query_resolver(resolver: str, name: str, timeout: float) -> Lookup:
+def query_resolver(resolver: str, name: str, timeout: float, port: int = 53) -> Lookup:
     family = socket.AF_INET6 if ":" in resolver else socket.AF_INET
     ident = random.getrandbits(16)
     started = time.monotonic()
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.settimeout(timeout)
-            sock.connect((resolver, 53))
+            sock.connect((resolver, port))
             sock.send(build_query(name, ident))
             while True:
                 problem = parse_answer(sock.recv(4096), ident)
