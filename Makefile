@@ -13,6 +13,10 @@ NEEDED_COMMANDS += dockerd containerd runc debootstrap git
 # multi-site (docs/multi-site.md): the central store and its rule evaluator
 DEBIAN_PACKAGES += victoria-metrics
 NEEDED_COMMANDS += victoria-metrics vmalert
+# where it broke (tests/jobs/latency/test_where_netns.py): the "internet"'s DNS server, and a
+# hop that sends no Time Exceeded
+DEBIAN_PACKAGES += dnsmasq-base iptables
+NEEDED_COMMANDS += dnsmasq iptables
 
 .PHONY: test lint system-deps venv bench clean
 

@@ -202,3 +202,44 @@ def test_discovery_off_uses_the_pins_and_probes_them() -> None:
                                 or 0) >= 2, 20, what="the pinned ISP hop probed")
         finally:
             stop_process(daemon)
+
+
+def test_a_hop_without_time_exceeded_is_skipped_not_guessed() -> None:
+    """The ISP's first hop forwards but sends no Time Exceeded: it is logged as silent, and
+    the next hop that answers (the ISP core) takes the ISP role; nothing is made up for hop 2."""
+    with PathLab() as lab:
+        lab.run("isp1", ["iptables", "-A", "OUTPUT", "-p", "icmp", "--icmp-type",
+                         "time-exceeded", "-j", "DROP"])
+        log = lab.shared / "nottl.log"
+        daemon = lab.daemon(_config(lab, "nottl.yml", list(TARGETS), privileged=True,
+                                    dns=False), log)
+        try:
+            wait_until(lambda: _hops(lab) == {"home": ROUTER, "isp": ISP_CORE}, 30,
+                       what="the path past a hop without Time Exceeded")
+        finally:
+            stop_process(daemon)
+        lines = log_lines(log)
+        assert any(line["msg"] == "latency: path: hop 2 did not answer (no Time Exceeded); "
+                   "skipped, not guessed" for line in lines)
+        discovered = next(line for line in lines if line["msg"] == "latency: path discovered")
+        assert discovered["hops"][:3] == [ROUTER, "*", ISP_CORE]
+
+
+def test_a_path_with_no_public_hop_has_a_router_and_no_isp_hop() -> None:
+    """Traced towards an address inside home space behind the router: the router is found,
+    the ISP hop is not (and is not guessed)."""
+    with PathLab() as lab:
+        lab.run("isp1", ["ip", "addr", "add", "10.99.0.1/32", "dev", "lo"])
+        lab.run("router", ["ip", "route", "add", "10.99.0.0/24", "via", ISP_HOP])
+        lab.run("isp2", ["ip", "route", "add", "10.99.0.0/24", "via", "198.51.100.1"])
+        log = lab.shared / "private.log"
+        daemon = lab.daemon(_config(lab, "private.yml", list(TARGETS), privileged=True,
+                                    dns=False, path={"trace_to": "10.99.0.1"}), log)
+        try:
+            wait_until(lambda: _hops(lab) == {"home": ROUTER}, 30, what="the router alone")
+            wait_until(lambda: (_value(lab, "homemon_path_discoveries_total", result="partial")
+                                or 0) >= 1, 10, what="a partial discovery counted")
+        finally:
+            stop_process(daemon)
+        assert any(line["msg"] == "latency: path: no hop outside home address space answered "
+                   "(no public hop)" for line in log_lines(log))
