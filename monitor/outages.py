@@ -6,7 +6,7 @@ a DNS outage); a custom collector exports each as
 `cause` is where it broke (home, isp, upstream, dns, unknown: monitor/jobs/latency/cause.py)
 and `detail` the sentence the report shows. The Prometheus rule
 `InternetOutageReport` turns a new series into a notification after recovery, so the figures
-in the message are the daemon's (round resolution), not reconstructed from counters.
+in the message are the daemon's (to the probe slot), not reconstructed from counters.
 Labels are local time (the TZ of the process), ISO-8601 to the second with the UTC offset,
 so a notification reads in the user's time zone.
 """

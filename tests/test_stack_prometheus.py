@@ -26,7 +26,7 @@ from tests.support.stack_configs import (
 ISSUE_ALERTS = {"HomeMonitorDown", "InternetDown", "HighPacketLoss", "HighLatency",
                 "SlowInternet", "JobFailing", "EC2InstanceLeftRunning", "AirQualityHigh",
                 "AirQualityVeryHigh", "AirSensorStale", "InternetOutageReport", "Watchdog",
-                "DnsDown"}  # DnsDown: issue 24
+                "DiskAlmostFull", "DnsDown"}  # DnsDown: issue 24
 ALWAYS_FIRING = {"Watchdog"}  # the heartbeat: it has no "not firing" to test
 
 

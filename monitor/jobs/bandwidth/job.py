@@ -17,13 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from monitor.config import BandwidthConfig, PingTarget
 from monitor.jobs.bandwidth.budget import UsageStore
+from monitor.jobs.bandwidth.card import BandwidthCard
+from monitor.jobs.bandwidth.config import BandwidthConfig
+from monitor.jobs.bandwidth.metrics import BandwidthMetrics
 from monitor.jobs.bandwidth.result import DIRECTIONS, BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth.rtt import LoadedRttProbe, make_probe
 from monitor.jobs.base import Job, JobEnv, JobSkipped
+from monitor.jobs.latency.config import LatencyConfig, PingTarget
 from monitor.logs import event
-from monitor.metrics import BandwidthMetrics
 from monitor.units import ms
 
 log = logging.getLogger("monitor.jobs.bandwidth")
@@ -116,6 +118,10 @@ class BandwidthJob(Job):
     def _probe(self) -> LoadedRttProbe | None:
         return make_probe(self.rtt_targets, self.icmp_mode)
 
+    def card(self) -> BandwidthCard:
+        budget = self.config.monthly_data_budget
+        return BandwidthCard(self.usage, None if budget is None else int(budget))
+
     def run(self, stop: threading.Event) -> dict[str, Any]:
         self._check_budget()
         tally = ByteTally()
@@ -154,6 +160,9 @@ class BandwidthJob(Job):
 
 
 def build(env: JobEnv) -> BandwidthJob:
-    latency = env.config.jobs.latency  # loaded RTT pings what the latency job pings, the same way
-    return BandwidthJob(env.config.jobs.bandwidth, env.metrics.bandwidth, state_dir=env.state_dir,
-                        rtt_targets=latency.targets, icmp_mode=latency.privileged)
+    # loaded RTT pings what the latency job pings, the same way
+    latency = env.job_config("latency", LatencyConfig)
+    return BandwidthJob(env.job_config("bandwidth", BandwidthConfig),
+                        BandwidthMetrics(env.metrics.registry),
+                        state_dir=env.state_dir, rtt_targets=latency.targets,
+                        icmp_mode=latency.privileged)

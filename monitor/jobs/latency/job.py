@@ -18,20 +18,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from monitor import addresses
-from monitor.config import LATENCY_WINDOW_MARGIN, LatencyConfig
 from monitor.icmp_echo import canonical, resolve_privileged
 from monitor.jobs.base import Job, JobEnv
+from monitor.jobs.latency.card import LatencyCard
 from monitor.jobs.latency.cause import DNS_CAUSE, ROLES, Cause, HopLog, decide
+from monitor.jobs.latency.config import WINDOW_MARGIN, LatencyConfig
 from monitor.jobs.latency.dns import DnsChecker, DnsEdge, DnsOutageTracker, Lookup
+from monitor.jobs.latency.metrics import LatencyMetrics
 from monitor.jobs.latency.path import PathHops
-from monitor.jobs.latency.path_metrics import DnsMetrics, PathMetrics
 from monitor.jobs.latency.path_watch import PathWatcher
 from monitor.jobs.latency.prober import Prober, ProbeTarget
 from monitor.logs import event
-from monitor.metrics import LatencyMetrics
 from monitor.units import ms
 
 log = logging.getLogger("monitor.jobs.latency")
@@ -211,14 +209,12 @@ class LatencyJob(Job):
     uses_link = False
 
     def __init__(self, config: LatencyConfig, metrics: LatencyMetrics,
-                 clock: Callable[[], float] = time.time,
-                 registry: CollectorRegistry | None = None) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.metrics = metrics
         self.clock = clock
-        registry = registry if registry is not None else CollectorRegistry()
-        self.path_metrics = PathMetrics(registry)
-        self.dns_metrics = DnsMetrics(registry)
+        self.path_metrics = metrics.path
+        self.dns_metrics = metrics.dns
         self.hop_log = HopLog()
         self.path: PathHops | None = None
         self.hop_prober: Prober | None = None
@@ -486,12 +482,15 @@ class LatencyJob(Job):
 
     # --- a run: the window since the previous one ---
 
+    def card(self) -> LatencyCard:
+        return LatencyCard(self.metrics.recent_outages)
+
     def run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.monotonic()
         prober = self._ensure_prober()
         # the first window (and `once`) waits for `count` requests per target, but reports what
         # it has rather than run into the job's timeout
-        give_up = started + max(WAIT_POLL, self.config.timeout - LATENCY_WINDOW_MARGIN)
+        give_up = started + max(WAIT_POLL, self.config.timeout - WINDOW_MARGIN)
         while min(prober.decided(), default=self.config.count) < self.config.count:
             if time.monotonic() >= give_up:
                 break
@@ -533,5 +532,5 @@ class LatencyJob(Job):
 
 
 def build(env: JobEnv) -> LatencyJob:
-    return LatencyJob(env.config.jobs.latency, env.metrics.latency,
-                      registry=env.metrics.registry)
+    return LatencyJob(env.job_config("latency", LatencyConfig),
+                      LatencyMetrics(env.metrics.registry))

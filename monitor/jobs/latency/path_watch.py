@@ -11,9 +11,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from monitor.jobs.latency.config import PathConfig
+from monitor.jobs.latency.metrics import PathMetrics
 from monitor.jobs.latency.path import PathHops, discover, read_default_gateways
-from monitor.jobs.latency.path_config import PathConfig
-from monitor.jobs.latency.path_metrics import PathMetrics
 from monitor.logs import event
 
 log = logging.getLogger("monitor.jobs.latency")

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import ConfigError, LatencyConfig, PingTarget, parse
+from monitor.config import ConfigError, parse
 from monitor.jobs.latency.cause import HopLog, decide
+from monitor.jobs.latency.config import LatencyConfig, PingTarget
 from monitor.jobs.latency.dns import (
     DnsOutageTracker,
     build_query,
@@ -20,8 +21,8 @@ from monitor.jobs.latency.dns import (
     query_resolver,
 )
 from monitor.jobs.latency.job import LatencyJob
+from monitor.jobs.latency.metrics import LatencyMetrics
 from monitor.jobs.latency.path import classify, default_gateways, in_container, is_home
-from monitor.metrics import LatencyMetrics
 
 
 @pytest.mark.parametrize(("address", "home"), [
