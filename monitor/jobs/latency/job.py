@@ -228,6 +228,7 @@ class LatencyJob(Job):
             collections.deque(maxlen=1000))
         self._dns_lock = threading.Lock()
         self._last_answered: float | None = None  # send time of the latest answered slot
+        self._dns_last: dict[str, Lookup] = {}  # each resolver's latest look-up
         self.tracker = OutageTracker(config.outage_after)
         self.prober: Prober | None = None
         self._privileged: bool | None = None
@@ -405,6 +406,14 @@ class LatencyJob(Job):
         return decide(router, self.hop_log.answered("home", start, end) if router else None,
                       isp, self.hop_log.answered("isp", start, end) if isp else None)
 
+    def cause_now(self) -> Cause | None:
+        """The cause of the outage going on now, as far as it is known: the internet's (from
+        what answered since it went down), else DNS's; None while nothing is down."""
+        start = self.tracker.outage_start if self.tracker.down else None
+        if start is not None:
+            return self.cause(start, self.clock())
+        return DNS_CAUSE if self.dns_tracker.down else None
+
     def _cause_so_far(self, now: float) -> None:
         """While the internet is down, the cause known so far (for InternetDown's text)."""
         start = self.tracker.outage_start if self.tracker.down else None
@@ -442,6 +451,7 @@ class LatencyJob(Job):
         ok = (system[0].ok if system else any(lookup.ok for lookup in lookups))
         errors = {lookup.resolver: lookup.error for lookup in lookups if lookup.error}
         with self._dns_lock:
+            self._dns_last.update((lookup.resolver, lookup) for lookup in lookups)
             self._dns_pending.append((at, ok, errors))
         self._dns_verdicts()
 
@@ -483,7 +493,7 @@ class LatencyJob(Job):
     # --- a run: the window since the previous one ---
 
     def card(self) -> LatencyCard:
-        return LatencyCard(self.metrics.recent_outages)
+        return LatencyCard(self.metrics.recent_outages, cause_now=self.cause_now)
 
     def run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.monotonic()
@@ -523,12 +533,18 @@ class LatencyJob(Job):
                                       "loss": None if stats.loss is None
                                       else round(stats.loss, 4)}
         up = self.tracker.state
+        with self._dns_lock:
+            dns_figures = {resolver: {"ok": int(lookup.ok), "lookup_ms": ms(lookup.seconds),
+                                      "error": lookup.error}
+                           for resolver, lookup in self._dns_last.items()}
+        dns_down_for = self.dns_tracker.current(self.clock()) if self.dns_tracker.down else None
         return {"internet_up": None if up is None or not self._internet else int(up),
                 "socket": "raw" if prober.privileged else "unprivileged",
                 "round_seconds": round(time.monotonic() - started, 3),
                 "outages": self.tracker.outages,
                 "outage_seconds": round(self.tracker.outage_seconds, 3),
-                "targets": figures, "path": path_figures}
+                "targets": figures, "path": path_figures, "dns": dns_figures,
+                "dns_down_seconds": None if dns_down_for is None else round(dns_down_for, 3)}
 
 
 def build(env: JobEnv) -> LatencyJob:
