@@ -98,7 +98,8 @@ def test_internet_dashboard_has_the_promised_panels() -> None:
             "DNS failures"} <= titles
     assert {"cause", "detail"} <= set(table["transformations"][0]["options"]["indexByName"])
     down = next(a for a in dashboard["annotations"]["list"] if a.get("name") == "Internet down")
-    assert "homemon_internet_outage_cause" in down["expr"] and "cause" in down["tagKeys"]
+    assert "homemon_internet_outage_cause" in down["expr"]
+    assert "cause" in down["tagKeys"]
     timeline = panel_by_title(dashboard, "Outage timeline")
     assert timeline["type"] == "state-timeline"
     assert "homemon_internet_up" in timeline["targets"][0]["expr"]
