@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -94,7 +94,8 @@ class BandwidthJob(Job):
     def __init__(self, config: BandwidthConfig, metrics: BandwidthMetrics, *, state_dir: Path,
                  rtt_targets: Sequence[PingTarget] = (),
                  icmp_mode: Literal["auto", True, False] = "auto",
-                 backend: Backend | None = None) -> None:
+                 backend: Backend | None = None,
+                 on_write_failure: Callable[[OSError], None] | None = None) -> None:
         """`rtt_targets`/`icmp_mode`: what loaded RTT pings (the first internet target) and
         how; the daemon passes the latency job's targets and socket mode."""
         self.config = config
@@ -102,7 +103,7 @@ class BandwidthJob(Job):
         self.rtt_targets = list(rtt_targets)
         self.icmp_mode = icmp_mode
         self.backend = backend or make_backend(config)
-        self.usage = UsageStore(state_dir / USAGE_FILE)
+        self.usage = UsageStore(state_dir / USAGE_FILE, on_write_failure=on_write_failure)
         for direction in DIRECTIONS:
             self.metrics.bytes.labels(direction=direction)
         set_plan(config, metrics)
@@ -165,4 +166,6 @@ def build(env: JobEnv) -> BandwidthJob:
     return BandwidthJob(env.job_config("bandwidth", BandwidthConfig),
                         BandwidthMetrics(env.metrics.registry),
                         state_dir=env.state_dir, rtt_targets=latency.targets,
-                        icmp_mode=latency.privileged)
+                        icmp_mode=latency.privileged,
+                        on_write_failure=lambda _: env.metrics.state_writes.failures.labels(
+                            file=USAGE_FILE).inc())
