@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from monitor.configschema import Duration, bounded
+from monitor.configschema import Duration, bounded, describe_value
 from monitor.jobconfig import JobConfig
 
 WINDOW_MARGIN = 0.5  # seconds the job keeps from its timeout for reporting
@@ -19,7 +19,7 @@ def _address_problem(key: str, value: str | None) -> list[tuple[str, str]]:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        return [(key, f"expected an IP address, got {value!r}")]
+        return [(key, f"expected an IP address, got {describe_value(value)}")]
     return []
 
 
