@@ -16,6 +16,10 @@ NEEDED_COMMANDS += victoria-metrics vmalert
 # Home Assistant MQTT discovery (docs/home-assistant.md): a real broker and its password tool
 DEBIAN_PACKAGES += mosquitto mosquitto-clients
 NEEDED_COMMANDS += mosquitto mosquitto_passwd mosquitto_sub
+# where it broke (tests/jobs/latency/test_where_netns.py): the "internet"'s DNS server, and a
+# hop that sends no Time Exceeded
+DEBIAN_PACKAGES += dnsmasq-base iptables
+NEEDED_COMMANDS += dnsmasq iptables
 
 .PHONY: test lint system-deps venv bench clean
 

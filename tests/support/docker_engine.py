@@ -240,8 +240,9 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 @contextlib.contextmanager
-def running_engine() -> Iterator[DockerEngine]:
-    """Start a private dockerd; on exit remove its containers, stop it by pid, clean up."""
+def running_engine(netns: str | None = None) -> Iterator[DockerEngine]:
+    """Start a private dockerd; on exit remove its containers, stop it by pid, clean up.
+    With `netns`, dockerd runs in that network namespace (its networks' bridges live there)."""
     forward_before = ip_forward()
     # short path: containerd's socket lives under the exec root (unix sockets <= 108 bytes)
     root = Path(tempfile.mkdtemp(prefix="hm-docker-", dir="/tmp"))
@@ -250,7 +251,9 @@ def running_engine() -> Iterator[DockerEngine]:
     engine = DockerEngine(root, docker_client(), compose_binary())
     log_file = (root / "dockerd.log").open("wb")
     process = subprocess.Popen(
-        ["dockerd", f"--config-file={root / 'daemon.json'}", f"--data-root={root / 'data'}",
+        # nsenter, not `ip netns exec`: that remounts /sys, and dockerd needs its cgroups
+        [*(["nsenter", f"--net=/run/netns/{netns}"] if netns else []),
+         "dockerd", f"--config-file={root / 'daemon.json'}", f"--data-root={root / 'data'}",
          f"--exec-root={root / 'exec'}", f"--pidfile={engine.pidfile}",
          "-H", f"unix://{engine.socket}", *DOCKERD_FLAGS],
         stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
