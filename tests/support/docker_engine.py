@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -332,10 +333,44 @@ def _stop(engine: DockerEngine, process: subprocess.Popen[bytes]) -> None:
 
 def import_python_standin(engine: DockerEngine, arch: str = "amd64") -> str:
     tarball = python_standin_rootfs(arch)
-    tag = PYTHON_STANDIN if arch == "amd64" else f"{PYTHON_STANDIN}-{arch}"
+    if arch != "amd64":
+        return _load_foreign_standin(engine, tarball, arch)
     changes = [arg for change in STANDIN_CHANGES for arg in ("--change", change)]
-    engine.docker("import", "--platform", PLATFORMS[arch], *changes, "-", tag,
-                  input_file=tarball, timeout=300)
+    engine.docker("import", *changes, "-", PYTHON_STANDIN, input_file=tarball, timeout=300)
+    return PYTHON_STANDIN
+
+
+def _load_foreign_standin(engine: DockerEngine, rootfs_tar: Path, arch: str) -> str:
+    """`docker load` of a one-layer image whose config names the foreign platform.
+
+    Docker 20.10's `docker import --platform` records the host's architecture, and then the
+    classic builder refuses the base for `--platform linux/arm64`; `docker save`'s format
+    (manifest.json, the config, the layer tar) says what the image is."""
+    tag = f"{PYTHON_STANDIN}-{arch}"
+    _, architecture, *variant = PLATFORMS[arch].split("/")
+    digest = hashlib.sha256()
+    with rootfs_tar.open("rb") as layer:
+        for block in iter(lambda: layer.read(1 << 20), b""):
+            digest.update(block)
+    config = json.dumps({
+        "architecture": architecture, "os": "linux", **({"variant": variant[0]} if variant else {}),
+        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                           "LANG=C.UTF-8"], "Cmd": ["python3"]},
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest.hexdigest()}"]},
+        "history": [{"created_by": f"debootstrap --arch={arch} bookworm (tests/support)"}],
+    }).encode()
+    config_name = f"{hashlib.sha256(config).hexdigest()}.json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag],
+                            "Layers": [f"{digest.hexdigest()}/layer.tar"]}]).encode()
+    with tempfile.TemporaryDirectory(dir=CACHE) as work:
+        image = Path(work) / "image.tar"
+        with tarfile.open(image, "w") as archive:
+            for name, data in ((config_name, config), ("manifest.json", manifest)):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+            archive.add(rootfs_tar, arcname=f"{digest.hexdigest()}/layer.tar")
+        engine.docker("load", "-i", str(image), timeout=600)
     return tag
 
 
