@@ -287,7 +287,8 @@ def test_once_aqi_against_the_standin(engine: de.DockerEngine, daemon: Daemon,
                            *run_args(compose_monitor, config, f"hm-arm-once-{daemon.arch}"),
                            daemon.image, "once", "aqi", timeout=300, check=False)
     assert result.returncode == 0, (result.stdout, result.stderr[-2000:])
-    outcome = json.loads(result.stdout)
+    # the job's JSON log line comes first, then the indented result
+    outcome = json.loads(result.stdout[result.stdout.index("{\n"):])
     assert (outcome["result"], outcome["sources_ok"], outcome["pm25_median"],
             outcome["pm10_median"]) == ("success", 1, 6.5, 14.0), outcome
     assert aqi_standin.paths()[before:] == [sensor_path(4242)]
