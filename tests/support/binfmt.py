@@ -13,6 +13,8 @@ Kernel documentation: Documentation/admin-guide/binfmt-misc.rst.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,8 +29,11 @@ def kernel_has_binfmt_misc() -> bool:
            for line in Path("/proc/filesystems").read_text().splitlines() if line.strip()):
         return True
     # a module not loaded yet: modprobe tells (no module tree in most containers)
-    return subprocess.run(["modprobe", "-q", "binfmt_misc"], check=False,
-                          capture_output=True).returncode == 0
+    modprobe = shutil.which("modprobe") or "/usr/sbin/modprobe"
+    if os.geteuid() != 0 or not Path(modprobe).exists():
+        return False
+    return subprocess.run([modprobe, "-q", "binfmt_misc"], check=False,
+                          capture_output=True, timeout=30).returncode == 0
 
 
 def registration(qemu_arch: str) -> str:
