@@ -13,6 +13,7 @@ from monitor.configschema import ConfigError, Problems, convert_dataclass, descr
 from monitor.jobconfig import JobConfig
 from monitor.jobs.registry import JobsConfig
 from monitor.ledger.config import LedgerConfig
+from monitor.mqtt.config import MqttConfig
 from monitor.yamlsafe import load_yaml, read_limited
 
 __all__ = ["Config", "ConfigError", "JobConfig", "JobsConfig", "LogConfig", "load", "parse"]
@@ -43,6 +44,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    mqtt: MqttConfig | None = None  # Home Assistant discovery (docs/home-assistant.md)
     # the file it came from, set by parse(); init=False: not a config key
     source: str = field(default="(defaults)", init=False, repr=False, compare=False)
 

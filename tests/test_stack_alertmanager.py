@@ -79,6 +79,9 @@ ROUTES = [
     (["alertname=MonthlyReport", "severity=info", "month=2026-11", "text=x"], "phone-once"),
     (["alertname=TestNotification", "severity=info"], "phone-once"),
     (["alertname=HomeMonitorDown", "severity=critical"], "phone"),
+    # pings answer during a DNS outage: every app (and the ntfy server at home, which needs no
+    # outside name) gets it at once
+    (["alertname=DnsDown", "severity=critical", "probe=home"], "phone"),
     (["alertname=SlowInternet", "severity=warning"], "phone"),
 ]
 
