@@ -107,7 +107,7 @@ def test_sigterm_and_kill_9_keep_outages_and_charts(tmp_path: Path,
     internet = [o for o in outages_before if o["cause"] == "internet"]
     assert [o["seconds"] for o in internet] == [round(r.end - r.start, 1) for r in
                                                 reversed(seeded)]  # type: ignore[operator]
-    assert "no data: monitor off (power cut or restart)" in page
+    assert "no data: monitor off (power cut or restart)" in page.lower()
     assert 'href="/report"' in page
 
     time.sleep(OFF_FOR)

@@ -79,7 +79,7 @@ def test_runs_written_by_one_history_are_read_back_by_the_next(tmp_path: Path) -
     assert [(o["seconds"], o["cause"]) for o in status["outages"]] == [
         (60.0, MONITOR_OFF), (30.0, "internet")]
     html = history.cards["latency"].section(status, [], NOW + 60)
-    assert "no data: monitor off (power cut or restart)" in html
+    assert "no data: monitor off (power cut or restart)" in html.lower()
     again.close()
 
 
