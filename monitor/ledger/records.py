@@ -12,6 +12,7 @@ class OutageRow:
     start: float
     end: float | None  # None: still going on (not written by the daemon today)
     cause: str | None = None  # None: not known; "monitor_off": the daemon was not running
+    detail: str | None = None  # the cause in words ("your router answered, ... did not")
 
     @property
     def seconds(self) -> float | None:

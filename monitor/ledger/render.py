@@ -93,7 +93,8 @@ def render_report(ledger: Reader, month: str, fmt: str, tz: ZoneInfo, plan: Plan
 
 CSV_COLUMNS = ("record", "start", "end", "seconds", "cause", "kind", "backend", "server",
                "ok", "download_mbps", "upload_mbps", "latency_ms", "bytes", "target", "sent",
-               "received", "rtt_mean_ms", "rtt_p95_ms", "jitter_ms", "sensor", "pm25", "pm10")
+               "received", "rtt_mean_ms", "rtt_p95_ms", "jitter_ms", "sensor", "pm25", "pm10",
+               "detail")  # appended: columns keep their place
 
 
 def quarter_iso(tz: ZoneInfo) -> Callable[[int], str]:
@@ -127,7 +128,8 @@ def to_csv(rows: MonthRows, tz: ZoneInfo) -> str:
     for outage in rows.outages:
         writer.writerow({"record": "outage", "start": local_iso(outage.start, tz),
                          "end": "" if outage.end is None else local_iso(outage.end, tz),
-                         "seconds": _num(outage.seconds), "cause": outage.cause or ""})
+                         "seconds": _num(outage.seconds), "cause": outage.cause or "",
+                         "detail": outage.detail or ""})
     for test in rows.speed_tests:
         writer.writerow({"record": "speed_test", "start": local_iso(test.at, tz),
                          "kind": test.kind, "backend": test.backend, "server": test.server,

@@ -58,7 +58,12 @@ CREATE TABLE life (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# where an outage broke, in words (the latency job's cause detail: what answered, what not)
+V2 = """
+ALTER TABLE outages ADD COLUMN detail TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 
 
 class SchemaTooNew(Exception):

@@ -48,7 +48,7 @@ PRUNE_EVERY = 3600.0
 ERROR_LOG_EVERY = 600.0  # while writes keep failing, one log line per this many seconds
 
 _INSERT = {
-    "outage": "INSERT INTO outages (start, end, cause) VALUES (?, ?, ?)",
+    "outage": "INSERT INTO outages (start, end, cause, detail) VALUES (?, ?, ?, ?)",
     "speed": "INSERT INTO speed_tests (at, kind, backend, server, download_bps, upload_bps, "
              "latency_seconds, bytes_used, ok, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "latency": "INSERT OR REPLACE INTO latency_minutes (minute, target, sent, received, "
@@ -177,7 +177,7 @@ class Reader:
 
     def outages(self, since: float, until: float) -> list[OutageRow]:
         """Outages overlapping [since, until), oldest first; one still going on counts."""
-        rows = self._query("SELECT start, end, cause FROM outages WHERE start < ? AND "
+        rows = self._query("SELECT start, end, cause, detail FROM outages WHERE start < ? AND "
                            "(end IS NULL OR end > ?) ORDER BY start", (until, since))
         return [OutageRow(*row) for row in rows]
 
@@ -372,7 +372,7 @@ class Ledger(Reader):
             self.record_aqi_sample(row.sensor, row.at, row.pm25, row.pm10)
 
     def record_outage(self, row: OutageRow) -> None:
-        self._add("outage", (row.start, row.end, row.cause))
+        self._add("outage", (row.start, row.end, row.cause, row.detail))
 
     def record_speed_test(self, row: SpeedTestRow) -> None:
         self._add("speed", (row.at, row.kind, row.backend, row.server, row.download_bps,

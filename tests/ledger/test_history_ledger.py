@@ -47,7 +47,8 @@ def test_runs_written_by_one_history_are_read_back_by_the_next(tmp_path: Path) -
         history.observe("aqi", "success", {"pm25_median": pm25, "pm10_median": pm25 * 2}, at)
     for second in range(120):  # two minutes of probes to one target, every 4th lost
         ledger.record_probe("isp", NOW - 600 + second, None if second % 4 == 3 else 0.010)
-    ledger.record_outage(OutageRow(NOW - 900, NOW - 870, "internet"))
+    ledger.record_outage(OutageRow(NOW - 900, NOW - 870, "isp",
+                                   "your router answered, the ISP's first hop did not"))
     clock.now = NOW
     ledger.close()
 
@@ -76,8 +77,9 @@ def test_runs_written_by_one_history_are_read_back_by_the_next(tmp_path: Path) -
         ("bandwidth", True, 7_000_000), ("iperf", True, 8_000), ("bandwidth", False, 0)]
 
     status = history.cards["latency"].status(history.view("latency"), NOW + 60)
-    assert [(o["seconds"], o["cause"]) for o in status["outages"]] == [
-        (60.0, MONITOR_OFF), (30.0, "internet")]
+    assert [(o["seconds"], o["cause"], o["detail"]) for o in status["outages"]] == [
+        (60.0, MONITOR_OFF, ""),
+        (30.0, "isp", "your router answered, the ISP's first hop did not")]
     html = history.cards["latency"].section(status, [], NOW + 60)
     assert "no data: monitor off (power cut or restart)" in html.lower()
     again.close()

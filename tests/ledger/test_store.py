@@ -329,3 +329,20 @@ def test_from_config_takes_the_ledger_section(tmp_path: Path) -> None:
     ledger.open(start_thread=False)
     ledger.close()
     assert [e.version for e in ledger.daemon_events(0, 2e9)] == ["1.2", "1.2"]
+
+
+def test_a_version_1_file_gains_the_outage_detail_and_keeps_its_rows(tmp_path: Path) -> None:
+    from monitor.ledger.store import connect
+
+    path = tmp_path / "ledger.db"
+    old = connect(path, MIGRATIONS[:1])  # a file the first release wrote
+    old.execute("INSERT INTO outages (start, end, cause) VALUES (?, ?, 'internet')",
+                (T0, T0 + 60))
+    old.close()
+    new = Ledger(path, clock=Clock(T0 + 300))
+    new.open(start_thread=False)
+    new.record_outage(OutageRow(T0 + 100, T0 + 130, "isp", "the ISP's first hop did not answer"))
+    new.flush()
+    assert [(o.cause, o.detail) for o in new.outages(T0, T0 + 200)] == [
+        ("internet", None), ("isp", "the ISP's first hop did not answer")]
+    new.close()

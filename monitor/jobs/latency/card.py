@@ -121,8 +121,8 @@ class LatencyCard(Card):
     def from_ledger(self, series: Series24h) -> HistoryRows:
         """The charts from the ledger's per-minute rows in 5-minute slots; the outage list
         gains the ledger's (those before a restart, and the monitor's own downtime)."""
-        self.add_outages(Span(o.start, o.end, o.cause or "unknown") for o in series.outages
-                         if o.end is not None)
+        self.add_outages(Span(o.start, o.end, o.cause or "unknown", o.detail or "")
+                         for o in series.outages if o.end is not None)
         found: list[tuple[float, dict[SeriesKey, float | None]]] = []
         for slot in series.latency:
             found.append((slot.start + 150.0, {

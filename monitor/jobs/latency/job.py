@@ -440,7 +440,7 @@ class LatencyJob(Job):
             cause = self.cause(start, end)
             self.metrics.recent_outages.add(start, end, cause.cause, cause.detail)
             if self.ledger is not None:
-                self.ledger.record_outage(OutageRow(start, end, cause.cause))
+                self.ledger.record_outage(OutageRow(start, end, cause.cause, cause.detail))
             event(log, logging.INFO, f"internet back after {end - start:.0f} s",
                   outage_seconds=round(end - start, 3), targets=self._internet,
                   start=round(start, 3), end=round(end, 3), cause=cause.cause,
@@ -496,7 +496,8 @@ class LatencyJob(Job):
         seconds = edge.end - edge.start
         self.metrics.recent_outages.add(edge.start, edge.end, DNS_CAUSE.cause, DNS_CAUSE.detail)
         if self.ledger is not None:
-            self.ledger.record_outage(OutageRow(edge.start, edge.end, DNS_CAUSE.cause))
+            self.ledger.record_outage(OutageRow(edge.start, edge.end, DNS_CAUSE.cause,
+                                                DNS_CAUSE.detail))
         event(log, logging.INFO, f"DNS back after {seconds:.0f} s", outage_seconds=round(
             seconds, 3), start=round(edge.start, 3), end=round(edge.end, 3),
             cause=DNS_CAUSE.cause, detail=DNS_CAUSE.detail)
