@@ -139,18 +139,21 @@ class BandwidthConfig(JobConfig):
     enabled: bool = True
     interval: Duration = bounded(Duration(3600), positive=True)
     timeout: Duration = bounded(Duration(120), positive=True)
-    backend: Literal["speedtest", "http"] = "speedtest"
+    backend: BackendName = "speedtest"
     speedtest: SpeedtestConfig = field(default_factory=SpeedtestConfig)
     http: HttpSpeedConfig = field(default_factory=HttpSpeedConfig)
+    cloudflare: CloudflareConfig = field(default_factory=lambda: CloudflareConfig())
+    librespeed: LibreSpeedConfig = field(default_factory=lambda: LibreSpeedConfig())
+    fallback: list[BackendName] = field(default_factory=list)
+    cross_check: CrossCheckConfig | None = None
     plan: PlanConfig | None = None
     monthly_data_budget: ByteSize | None = bounded(None, positive=True)
 
     def validate(self) -> list[tuple[str, str]]:
-        if self.enabled and self.backend == "http" and not (
-            self.http.download_url or self.http.upload_url
-        ):
-            return [("http", "backend http needs download_url and/or upload_url")]
-        return []
+        if not self.enabled:
+            return []
+        return check_backends(self.backend, self.fallback, self.cross_check,
+                              bool(self.http.download_url or self.http.upload_url))
 
 
 # --- iperf / EC2 ---------------------------------------------------------------------------
@@ -309,6 +312,17 @@ class Config:
         return job_configs(self.jobs)
 
 
+# here, after Config: importing the bandwidth package imports monitor.jobs, which needs
+# JobConfig and Config; job_configs(JobsConfig()) below needs these names
+from monitor.jobs.bandwidth.backend_config import (  # noqa: E402
+    BackendName,
+    CloudflareConfig,
+    CrossCheckConfig,
+    LibreSpeedConfig,
+    check_backends,
+)
+
+
 def job_configs(jobs: JobsConfig) -> dict[str, JobConfig]:
     found = {f.name: getattr(jobs, f.name) for f in fields(jobs)}
     return {name: config for name, config in found.items() if isinstance(config, JobConfig)}
@@ -396,3 +410,4 @@ def resolve_path(explicit: str | None) -> str | None:
 def load(explicit: str | None = None) -> Config:
     path = resolve_path(explicit)
     return Config() if path is None else load_file(path)
+

@@ -162,6 +162,8 @@ def _speed(status: dict[str, Any], charts: Sequence[str]) -> str:
     for name, key in (("speed&nbsp;test", "speedtest"), ("iperf", "iperf")):
         test = status.get(key)
         if test:
+            if key == "speedtest" and test.get("backend"):  # which backend made the figure
+                name = f"{name} ({escape(str(test['backend']))})"
             rows.append((name, _mbps(test.get("download_mbps")), _mbps(test.get("upload_mbps")),
                          escape(_clock(test["at"], now, seconds=False))))
     table = _rows(("last test", "down", "up", "at"), rows, {1, 2, 3}) if rows else \

@@ -86,7 +86,7 @@ def _speedtest(latest: tuple[float, dict[str, Any]] | None) -> dict[str, Any] | 
         return None
     at, summary = latest
     keys = ("download_mbps", "upload_mbps", "latency_ms", "idle_rtt_ms", "loaded_rtt_download_ms",
-            "loaded_rtt_upload_ms", "backend", "server")
+            "loaded_rtt_upload_ms", "backend", "server", "failed_backends", "cross_check")
     return {"at": iso(at), **{key: summary.get(key) for key in keys}}
 
 

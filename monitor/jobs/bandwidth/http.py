@@ -140,11 +140,16 @@ def _phase_rate(phase: Phase, stop: threading.Event, errors: list[str],
 
 
 class HttpBackend:
-    name = "http"
+    """Also the engine of the cloudflare and librespeed backends (see public.py): they give it
+    their URLs, their `name` and, as their servers expect, a fixed `upload_body_bytes` per POST
+    (Content-Length) instead of one endless chunked body."""
 
-    def __init__(self, config: HttpSpeedConfig, *, session_factory: SessionFactory =
+    def __init__(self, config: HttpSpeedConfig, *, name: str = "http",
+                 upload_body_bytes: int | None = None, session_factory: SessionFactory =
                  requests.Session, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self.name = name
+        self.upload_body_bytes = upload_body_bytes
         self._session_factory = session_factory
         self._clock = clock
         self._block = os.urandom(CHUNK)  # incompressible, shared by every upload stream
@@ -267,28 +272,45 @@ class HttpBackend:
         connection_class = http.client.HTTPSConnection if https else http.client.HTTPConnection
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         frame = b"%x\r\n" % len(self._block) + self._block + b"\r\n"
+        fixed = self.upload_body_bytes
         while not done.is_set():
             connection = connection_class(parts.hostname or "", parts.port,
                                           timeout=phase.io_timeout)
             try:
                 connection.putrequest("POST", target, skip_accept_encoding=True)
                 connection.putheader("Content-Type", "application/octet-stream")
-                connection.putheader("Transfer-Encoding", "chunked")
+                if fixed is None:
+                    connection.putheader("Transfer-Encoding", "chunked")
+                else:
+                    connection.putheader("Content-Length", str(fixed))
                 connection.endheaders()
                 sent = _SentBytes(connection.sock)
                 progress.append(sent)
                 try:
-                    while not done.is_set():
-                        connection.send(frame)
-                        sent.sent += len(frame)
-                        tally.add("upload", len(self._block))
-                    connection.send(b"0\r\n\r\n")
+                    if fixed is None:
+                        while not done.is_set():
+                            connection.send(frame)
+                            sent.sent += len(frame)
+                            tally.add("upload", len(self._block))
+                        connection.send(b"0\r\n\r\n")
+                    else:
+                        left = fixed
+                        while left and not done.is_set():
+                            piece = self._block[:left]
+                            connection.send(piece)
+                            sent.sent += len(piece)
+                            tally.add("upload", len(piece))
+                            left -= len(piece)
+                        if left:
+                            sent.finish()
+                            return  # the phase ended mid-body: drop it, as a browser would
                 except OSError as exc:
-                    raise BandwidthError(_refusal(connection, exc)) from exc
-                finally:
                     sent.finish()
+                    raise BandwidthError(_refusal(connection, exc)) from exc
                 response = connection.getresponse()
                 response.read(4096)
+                # only now: a finished body's unacknowledged tail must not count before then
+                sent.finish()
                 if not 200 <= response.status < 300:
                     raise BandwidthError(f"upload: HTTP {response.status} {response.reason}")
             finally:

@@ -1,0 +1,43 @@
+"""Metrics of the fallback and the cross-check, and the failure reasons they are labelled with."""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+# (reason, pattern in the failure's message), first match wins; messages are ours (http.py,
+# speedtest.py, public.py), so the set of reasons stays small and fixed
+REASONS: tuple[tuple[str, str], ...] = (
+    ("forbidden", r"\b403\b|forbidden"),
+    ("rate_limited", r"\b429\b|rate limit|too many requests"),
+    ("no_server", r"no server|server selection|cannot connect|server list"),
+    ("stopped", r"stopped \(job timeout"),
+    ("timeout", r"timed out|timeout"),
+    ("bad_response", r"html page|malformed|truncated|empty response|not well-formed|"
+                     r"no data moved"),
+    ("rejected", r"rejected|dropped by the server|\b413\b"),
+    ("http_error", r"http [45]\d\d"),
+    ("connection", r"connection|reset|refused|unreachable|name or service"),
+)
+
+
+def failure_reason(message: str) -> str:
+    """The `reason` label for a failed backend's message: one of REASONS' names, or `other`."""
+    text = message.lower()
+    for reason, pattern in REASONS:
+        if re.search(pattern, text):
+            return reason
+    return "other"
+
+
+class BackendMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.failures = Counter(
+            "homemon_bandwidth_backend_failures",
+            "Bandwidth backends that failed, by why; the next backend of `fallback` was tried",
+            ["backend", "reason"], registry=registry)
+        self.cross_check_ratio = Gauge(
+            "homemon_bandwidth_cross_check_ratio",
+            "The cross-check backend's last figure divided by the main backend's, measured "
+            "back to back", ["direction", "backend", "reference"], registry=registry)
