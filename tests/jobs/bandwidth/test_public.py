@@ -109,8 +109,10 @@ def test_cloudflare_speaks_down_and_up_with_fixed_sizes(stand_in: str):
     result = backend.measure(threading.Event(), tally, None)
     assert result.backend == "cloudflare"
     assert result.server == stand_in.removeprefix("http://")
-    assert result.download_bps and result.download_bps > 0
-    assert result.upload_bps and result.upload_bps > 0
+    assert result.download_bps
+    assert result.download_bps > 0
+    assert result.upload_bps
+    assert result.upload_bps > 0
     stats = control(stand_in, "_stats")
     assert set(stats["requests"]) >= {"/__down", "/__up"}  # type: ignore[arg-type]
     # what the client counted is what the server read (uploads) / what it wrote (downloads)
@@ -124,7 +126,8 @@ def test_librespeed_picks_the_listed_server_that_answers(stand_in: str):
     assert backend.choose().name == "Namespace B"  # 127.0.0.1:9 refuses
     result = backend.measure(threading.Event(), ByteTally(), None)
     assert result.backend == "librespeed"
-    assert result.download_bps and result.upload_bps
+    assert result.download_bps
+    assert result.upload_bps
     requests = control(stand_in, "_stats")["requests"]
     assert requests["/backend/garbage.php"] >= 1  # type: ignore[index]
     assert requests["/backend/empty.php"] >= 1 + 3  # type: ignore[index]  # pings + uploads
@@ -193,7 +196,8 @@ def test_cross_check_exports_the_ratio_on_its_schedule(tmp_path: Path, stand_in:
     for direction in ("download", "upload"):
         ratio = get("homemon_bandwidth_cross_check_ratio", {
             "direction": direction, "backend": "librespeed", "reference": "cloudflare"})
-        assert ratio is not None and ratio > 0
+        assert ratio is not None
+        assert ratio > 0
         assert ratio == pytest.approx(check[f"{direction}_ratio"], rel=1e-3)
         assert ratio == pytest.approx(check[f"{direction}_mbps"] / first[f"{direction}_mbps"],
                                       rel=1e-2)
