@@ -105,18 +105,17 @@ def _mbps(bps: float | None) -> float | None:
 
 def summary(result: BandwidthResult, tally: ByteTally,
             cross_check: BandwidthResult | None = None) -> dict[str, Any]:
-    mbps = _mbps
     extra: dict[str, Any] = {}
     if cross_check is not None:
         extra["cross_check"] = {
             "backend": cross_check.backend, "server": cross_check.server,
-            "download_mbps": mbps(cross_check.download_bps),
-            "upload_mbps": mbps(cross_check.upload_bps), "failure": cross_check.failure,
+            "download_mbps": _mbps(cross_check.download_bps),
+            "upload_mbps": _mbps(cross_check.upload_bps), "failure": cross_check.failure,
             **{f"{d}_ratio": round(r, 4) for d, r in
                cross_check_ratios(result, cross_check).items()}}
     return {
         "backend": result.backend, "server": result.server,
-        "download_mbps": mbps(result.download_bps), "upload_mbps": mbps(result.upload_bps),
+        "download_mbps": _mbps(result.download_bps), "upload_mbps": _mbps(result.upload_bps),
         "latency_ms": ms(result.latency_seconds), "idle_rtt_ms": ms(result.idle_rtt_seconds),
         **{f"loaded_rtt_{d}_ms": ms(v) for d, v in result.loaded_rtt_seconds.items()},
         "bytes_download": tally.get("download"), "bytes_upload": tally.get("upload"),
@@ -223,7 +222,8 @@ class BandwidthJob(Job):
         """The cross-check backend's result when one is due after a complete test, else None.
         Its failure is counted and logged; the test it checks stays a success."""
         check = self.config.cross_check
-        if check is None or self.cross_checker is None or reference.failure or stop.is_set():
+        if (check is None or self.cross_checker is None or reference.failure or stop.is_set()
+                or reference.backend == self.cross_checker.name):  # a fallback measured already
             return None
         now = self._clock()
         if self._last_cross_check is not None and now - self._last_cross_check < check.interval:

@@ -64,6 +64,7 @@ def control(base: str, what: str) -> dict[str, object]:
     ("download h: timed out (server stalled?): read timeout", "timeout"),
     ("download h: the URL returned an HTML page (a login or error page?)", "bad_response"),
     ("download h: body truncated at 5 of 9 bytes", "bad_response"),
+    ("download h: body truncated at 403 of 429 bytes", "bad_response"),
     ("upload h: rejected by the server with HTTP 413 Payload Too Large", "rejected"),
     ("download h: HTTP 502 Bad Gateway", "http_error"),
     ("download h: connection reset mid-transfer", "connection"),
@@ -220,3 +221,14 @@ def test_backend_config_errors_name_the_key():
     config = parse({"jobs": {"bandwidth": {"backend": "librespeed"}}}, "c.yml")
     assert config.jobs.bandwidth.cloudflare.url == "https://speed.cloudflare.com"
     assert config.jobs.bandwidth.librespeed.url is None
+
+
+def test_no_cross_check_against_itself_after_a_fallback(tmp_path: Path, stand_in: str):
+    job, registry = make_job(tmp_path, stand_in, backend="http", fallback=["cloudflare"],
+                             cross_check={"backend": "cloudflare"})
+    control(stand_in, "_mode?set=403@http")
+    summary = job.run(threading.Event())
+    assert summary["backend"] == "cloudflare"
+    assert "cross_check" not in summary
+    assert registry.get_sample_value("homemon_bandwidth_cross_check_ratio", {
+        "direction": "download", "backend": "cloudflare", "reference": "cloudflare"}) is None
