@@ -133,3 +133,18 @@ def test_ec2_state_running_time_and_egress_cost_come_from_the_iperf_job_metrics(
     assert "Internet not measured" in html
     assert "≈ $0.18" in html
     assert "2 min 5 s" in html
+
+
+def test_api_and_page_name_the_backend_that_measured_and_those_that_failed() -> None:
+    now = time.time()
+    history = History()
+    history.observe("bandwidth", "success", {
+        "backend": "cloudflare", "server": "speed.cloudflare.com", "download_mbps": 95.4,
+        "upload_mbps": 19.8, "failed_backends": [
+            {"backend": "speedtest", "reason": "rate_limited", "error": "HTTP Error 429"}]},
+        now - 60)
+    page = StatusPage(history, [], Config(), Metrics())
+    test = page.status()["speedtest"]
+    assert (test["backend"], test["download_mbps"]) == ("cloudflare", 95.4)
+    assert test["failed_backends"][0]["reason"] == "rate_limited"
+    assert "speed&nbsp;test (cloudflare)" in page.html().decode()
