@@ -26,10 +26,10 @@ sys.path.insert(0, str(REPO))
 
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 
-from monitor.config import AqiConfig, AreaConfig  # noqa: E402
+from monitor.jobs.aqi.config import AqiConfig, AreaConfig  # noqa: E402
 from monitor.jobs.aqi.job import AqiJob, AqiResult, Source, SourceOutcome  # noqa: E402
+from monitor.jobs.aqi.metrics import AqiMetrics  # noqa: E402
 from monitor.jobs.aqi.sources import parse_records  # noqa: E402
-from monitor.metrics import Metrics  # noqa: E402
 from tests.support.aqi_server import aqi_server, area_path, record  # noqa: E402
 from tests.support.procs import (  # noqa: E402
     daemon,
@@ -80,7 +80,7 @@ def bench_processing(sensors: int = 1000) -> None:
         now = time.time()
         clock = [now]
         config = AqiConfig(enabled=True, area=AREA, scales=["uk_daqi", "us_epa", "eu_eaqi"])
-        job = AqiJob(config, Metrics(CollectorRegistry()).aqi, Path(tmp), clock=lambda: clock[0])
+        job = AqiJob(config, AqiMetrics(CollectorRegistry()), Path(tmp), clock=lambda: clock[0])
         body = area_body(sensors, now)
         print(f"area response: {sensors} sensors, {2 * sensors} records, "
               f"{len(body) / 1e6:.2f} MB of JSON")
@@ -111,7 +111,7 @@ def bench_exposition(sensors: int = 200, rounds: int = 300) -> None:
         now = time.time()
         registry = CollectorRegistry()
         config = AqiConfig(enabled=True, area=AREA, scales=["uk_daqi", "us_epa", "eu_eaqi"])
-        job = AqiJob(config, Metrics(registry).aqi, Path(tmp), clock=lambda: now)
+        job = AqiJob(config, AqiMetrics(registry), Path(tmp), clock=lambda: now)
         process_once(job, area_body(sensors, now), now)
         times = []
         for _ in range(rounds):

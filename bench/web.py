@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bench.daemon import rss_mb
 from monitor.history import History
+from monitor.jobs.latency.card import LatencyCard
 from tests.support.aqi_server import record
 from tests.support.procs import (
     REPO,
@@ -45,6 +46,7 @@ def fill(history: History, now: float, seed: int = 17) -> int:
     """24 h of plausible results; returns how many were fed."""
     rng = random.Random(seed)
     fed = 0
+    latency = history.cards.get("latency")  # its outage list is the card's
     first = int(now - DAY)
     outages = {first + k * 14400 for k in range(6)}  # every 4 h, a 30 s to 3 min outage
     down_left, was_down, went_down = 0, False, 0.0
@@ -63,9 +65,9 @@ def fill(history: History, now: float, seed: int = 17) -> int:
             targets[label] = {"avg_ms": round(base + rng.expovariate(1 / (base * 0.15)), 3),
                               "jitter_ms": round(rng.expovariate(1 / (base * 0.05)), 3),
                               "loss": loss, "sent": 5, "received": 5 - round(loss * 5)}
-        if was_down and not down:  # what the latency job's outage log would hand over
-            with history.lock:
-                history.add_outage(went_down, at)
+        if was_down and not down and isinstance(latency, LatencyCard):
+            with history.lock:  # what the latency job's outage log would hand over
+                latency.add_outage(went_down, at)
         if down and not was_down:
             went_down = at
         was_down = down

@@ -1,3 +1,4 @@
-"""home-monitor: internet, EC2-iperf and air-quality monitoring for Prometheus."""
+"""home-monitor: internet (and air-quality) monitoring for Prometheus; one package per job
+under monitor/jobs/."""
 
 __version__ = "0.1.0"

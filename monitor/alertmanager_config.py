@@ -9,7 +9,8 @@ receiver: its alerts are still visible in Alertmanager and Grafana, nothing is s
 never fails over a secret's content: Alertmanager waits for it and must start regardless.
 A missing secret inside `http_config` (an optional access token) drops only that block.
 Inline values also work on Alertmanager releases older than the `*_file` fields (0.26).
-The output holds secrets: it is written 0600 unless asked.
+The output holds secrets: it is written 0600 unless asked, and can be handed to the user that
+reads it (the compose file gives it to Alertmanager's, and nobody else can read it).
 """
 
 from __future__ import annotations
@@ -135,8 +136,10 @@ def render(template: dict[str, Any], secrets: Path, template_dir: Path | None = 
     return config, status
 
 
-def write(config: dict[str, Any], out: Path, mode: int = 0o600) -> None:
-    """Atomically, so a running Alertmanager never reloads half a file."""
+def write(config: dict[str, Any], out: Path, mode: int = 0o600,
+          owner: tuple[int, int] | None = None) -> None:
+    """Atomically, so a running Alertmanager never reloads half a file. `owner` (uid, gid):
+    the file is handed over before it appears under its name, never readable by anyone else."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
     try:
@@ -145,6 +148,8 @@ def write(config: dict[str, Any], out: Path, mode: int = 0o600) -> None:
                          "alertmanager/alertmanager.yml and secrets/, not this file.\n")
             yaml.safe_dump(config, handle, sort_keys=False, allow_unicode=True)
         os.chmod(tmp, mode)
+        if owner is not None:  # after chmod: with CAP_CHOWN only, root may not chmod it then
+            os.chown(tmp, *owner)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -164,7 +169,8 @@ def reload(base_url: str, timeout: float = 5.0) -> str:
 
 
 def main(template_path: Path, secrets: Path, out: Path, mode: int = 0o600,
-         reload_url: str | None = None, renames: Mapping[str, str] | None = None) -> int:
+         reload_url: str | None = None, renames: Mapping[str, str] | None = None,
+         owner: tuple[int, int] | None = None) -> int:
     try:
         template = yaml.safe_load(template_path.read_text(encoding="utf-8"))
         problems: list[str] = []
@@ -173,7 +179,7 @@ def main(template_path: Path, secrets: Path, out: Path, mode: int = 0o600,
     except (OSError, yaml.YAMLError, TemplateError) as exc:
         print(f"alertmanager-config: {exc}")
         return 2
-    write(config, out, mode)
+    write(config, out, mode, owner)
     for problem in problems:
         print(problem)
     for name, integrations in status.items():

@@ -16,8 +16,8 @@ EXIT_CONFIG = 2
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="home-monitor", description=(
-        "Measures latency, bandwidth, EC2-iperf throughput and air quality; "
-        "serves them on /metrics for Prometheus."))
+        "Measures the internet connection (and more: one job per measurement, see "
+        "check-config); serves the figures on /metrics for Prometheus."))
     parser.add_argument("--version", action="version", version=f"home-monitor {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     config_help = "YAML config (default: $HOMEMON_CONFIG, else ./home-monitor.yml, else defaults)"
@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="directory of secret files, one value per file")
     render.add_argument("--out", required=True, help="where to write the rendered config")
     render.add_argument("--mode", default="600", help="octal file mode of the output")
+    render.add_argument("--owner", metavar="UID:GID", type=_owner,
+                        help="hand the output to this user (Alertmanager's), so that with mode "
+                        "600 only it can read the secrets (needs CAP_CHOWN)")
     render.add_argument("--reload", metavar="URL",
                         help="then ask the Alertmanager at URL to reload (if it is running)")
     render.add_argument("--secret-file", metavar="NAME=FILE", action="append", default=[],
@@ -57,6 +60,13 @@ def _load(path: str | None) -> Config | None:
         return None
 
 
+def _owner(text: str) -> tuple[int, int]:
+    uid, sep, gid = text.partition(":")
+    if not (sep and uid.isdigit() and gid.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected UID:GID (numbers)")
+    return int(uid), int(gid)
+
+
 def _rename(text: str) -> tuple[str, str]:
     name, sep, file = text.partition("=")
     if not (sep and name and file):
@@ -72,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from monitor import alertmanager_config
 
         return alertmanager_config.main(Path(args.template), Path(args.secrets), Path(args.out),
-                                        int(args.mode, 8), args.reload, dict(args.secret_file))
+                                        int(args.mode, 8), args.reload, dict(args.secret_file),
+                                        args.owner)
     if args.command == "test-notification":
         from monitor import testalert
 
@@ -104,8 +115,7 @@ def _once(config: Config, name: str) -> int:
     """Run one job in the foreground, enabled or not, with the same runner as the daemon."""
     from pathlib import Path
 
-    from monitor.jobs import build_job
-    from monitor.jobs.base import JobEnv
+    from monitor.jobs.base import JobEnv, build_job
     from monitor.metrics import Metrics
     from monitor.runner import JobRunner
 

@@ -22,13 +22,12 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from monitor import __version__
 from monitor.config import Config
 from monitor.history import History
-from monitor.jobs import build_job
-from monitor.jobs.base import Job, JobEnv
+from monitor.jobs.base import Job, JobEnv, build_job
 from monitor.logs import event
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
 from monitor.web import MetricsServer, make_handler
-from monitor.webpage import StatusPage
+from monitor.webpage.statuspage import StatusPage
 
 log = logging.getLogger("monitor.daemon")
 
@@ -60,9 +59,9 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=2 * len(job_configs) + 2)},
             job_defaults={"coalesce": True, "max_instances": 1}, timezone="UTC")
-        # the outage list is the latency job's outage log (monitor/outages.py)
-        self.history = History(outage_source=self.metrics.latency.recent_outages)
-        self.page = StatusPage(self.history, self.runners, config, self.metrics)
+        cards = [card for runner in self.runners if (card := runner.job.card()) is not None]
+        self.history = History(cards)
+        self.page = StatusPage(self.history, self.runners, cards)
         handler = make_handler(self.metrics.registry, self.page, self.health)
         self.server = MetricsServer(config.listen_address, handler)
 
@@ -86,7 +85,6 @@ class Daemon:
             for task in runner.job.periodic():
                 self._schedule(f"{runner.name}-{task.name}", task.interval, task.func,
                                now + timedelta(seconds=task.interval))
-        self._note_budget()
         self.scheduler.start()
         # start-up objects live for the whole run: keep the collector from rescanning them,
         # which steadies /metrics tail latency
@@ -99,21 +97,7 @@ class Daemon:
     def _run(self, runner: JobRunner) -> None:
         outcome = runner.run_once()
         self.history.observe(runner.name, outcome.result, outcome.summary, outcome.finished_at)
-        if runner.name == "bandwidth":
-            self._note_budget()
         self.page.charts(time.time())  # rebuilt here, in the job's thread, not by a request
-
-    def _note_budget(self) -> None:
-        """The month's data used by bandwidth tests, as the job keeps it (survives restarts)."""
-        if not self.config.jobs.bandwidth.enabled:
-            return
-        from monitor.jobs.bandwidth.budget import UsageStore, current_month  # noqa: PLC0415
-        from monitor.jobs.bandwidth.job import USAGE_FILE  # noqa: PLC0415 - only when enabled
-
-        month = current_month()
-        self.history.set_extra("budget_month", month)
-        self.history.set_extra("budget_used_bytes",
-                               UsageStore(self.state_dir / USAGE_FILE).used(month))
 
     def _schedule(self, job_id: str, interval: float, func: Any, first: datetime) -> None:
         self.scheduler.add_job(

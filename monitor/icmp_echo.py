@@ -201,8 +201,8 @@ class EchoResult:
 async def echo_round(address: str, *, count: int, interval: float, timeout: float,
                      privileged: bool) -> EchoResult:
     """Send `count` echo requests to `address` (an IP literal) `interval` seconds apart and
-    collect the replies until `timeout` after the last one was sent (the bandwidth job's
-    loaded-RTT pings; the latency job probes continuously, see monitor/jobs/latency/prober.py).
+    collect the replies until `timeout` after the last one was sent (a job's short bursts, such
+    as RTT under load; continuous probing is monitor/jobs/latency/prober.py).
 
     Raises OSError (PermissionError for the socket kind, or e.g. "Network is unreachable").
     """

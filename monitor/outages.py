@@ -3,7 +3,7 @@
 The latency job adds one when the internet comes back; a custom collector exports each as
 `homemon_internet_recent_outage_seconds{start, end}` = its length. The Prometheus rule
 `InternetOutageReport` turns a new series into a notification after recovery, so the figures
-in the message are the daemon's (round resolution), not reconstructed from counters.
+in the message are the daemon's (to the probe slot), not reconstructed from counters.
 Labels are local time (the TZ of the process), ISO-8601 to the second with the UTC offset,
 so a notification reads in the user's time zone.
 """

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor import __version__
-from monitor.webpage import StatusPage
+from monitor.webpage.statuspage import StatusPage
 
 
 def make_handler(registry: CollectorRegistry, page: StatusPage,

@@ -1,21 +1,24 @@
 """docs/architecture.md's checklist, followed for a tiny job (tests/support/tick_job.py):
-the config loader, `check-config`'s list, the daemon's scheduler, self-metrics, hooks and
-/metrics all take the new job without an edit anywhere else."""
+the config loader, `check-config`'s list, the daemon's scheduler, self-metrics, hooks,
+/metrics, the status page, /api/status and the generated Grafana dashboards all take the new
+job from its own files and one registration line, without an edit anywhere else."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import ConfigError, parse
+from monitor.config import Config, ConfigError, parse
 from monitor.daemon import Daemon
-from monitor.jobs import build_job
-from monitor.jobs.base import JobEnv
+from monitor.jobs.base import JobEnv, build_job
 from monitor.metrics import Metrics
-from tests.support.procs import free_port, http_get, minimal_config, wait_until
+from tests.support.procs import REPO, free_port, http_get, minimal_config, wait_until
 from tests.support.tick_job import TickConfig, TickJob, TickSiteConfig
 
 
@@ -26,7 +29,7 @@ def test_the_new_jobs_config_is_parsed_checked_and_listed(tmp_path: Path) -> Non
     tick = config.job("tick")
     assert isinstance(tick, TickConfig)
     assert (tick.enabled, tick.interval, tick.step) == (True, 2.0, 5)
-    assert list(config.job_configs()) == ["latency", "bandwidth", "iperf", "aqi", "tick"]
+    assert list(config.job_configs()) == [*Config().job_configs(), "tick"]
     with pytest.raises(ConfigError) as error:
         parse(minimal_config(tmp_path, 1, tick={"enabled": True, "step": 0, "label": "",
                                                 "colour": "red"}), "tick.yml", TickSiteConfig)
@@ -59,6 +62,17 @@ def test_the_daemon_builds_schedules_and_closes_the_new_job(tmp_path: Path) -> N
         assert status == 200
         assert b'homemon_tick_total{label="kitchen"}' in body
         assert b'homemon_job_interval_seconds{job="tick"} 0.3' in body
+        status, body = http_get(f"http://127.0.0.1:{port}/api/status")
+        assert status == 200
+        api = json.loads(body)
+        assert api["tick"]["total"] >= 6  # its card's key
+        assert [job["name"] for job in api["jobs"]] == ["tick"]
+        status, body = http_get(f"http://127.0.0.1:{port}/")
+        assert status == 200
+        page = body.decode()
+        assert '<section id="tick"><h2>Tick</h2>' in page
+        assert "<figcaption>Tick total</figcaption>" in page
+        assert 'data-points="1"' in page  # the chart has its first 5-minute slot
     finally:
         the_daemon.stop()
     assert job.hooks == ["on_start", "close"]
@@ -70,3 +84,24 @@ def test_build_job_finds_the_module_the_config_class_names(tmp_path: Path) -> No
     job = build_job("tick", JobEnv(config, Metrics(CollectorRegistry()), tmp_path))
     assert isinstance(job, TickJob)
     assert job.run(threading.Event()) == {"total": 1}
+
+
+def dashboard_builder() -> Any:
+    spec = importlib.util.spec_from_file_location("build_dashboards",
+                                                  REPO / "grafana" / "build_dashboards.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_generated_dashboards_get_the_new_jobs_panel() -> None:
+    builder = dashboard_builder()
+    boards = builder.boards(TickSiteConfig().job_configs())
+    assert set(boards) - set(builder.boards(Config().job_configs())) == {"jobs.json"}
+    jobs = boards["jobs.json"]()
+    (tick,) = jobs["panels"]
+    assert tick["title"] == "Tick total"
+    assert tick["targets"][0]["expr"] == 'homemon_tick_total{probe=~"$probe"}'
+    assert tick["datasource"]["uid"] == "homemon-prometheus"

@@ -4,9 +4,12 @@ Alertmanager: phone set-up is "write the secret file, re-render"; the test alert
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -61,6 +64,55 @@ def test_an_optional_token_adds_the_authorization(tmp_path: Path) -> None:
     config, _ = render(load_yaml("alertmanager/alertmanager.yml"), tmp_path)
     ntfy = receivers(config)["phone"]["webhook_configs"][0]
     assert ntfy["http_config"] == {"authorization": {"credentials": "tk_secret"}}
+
+
+def test_the_home_ntfy_server_gets_its_token_when_the_file_exists(tmp_path: Path) -> None:
+    """The ntfy profile denies anonymous access: Alertmanager publishes with a token."""
+    (tmp_path / "home_ntfy_url").write_text("http://ntfy/alerts?template=alertmanager\n")
+    config, _ = render(load_yaml("alertmanager/alertmanager.yml"), tmp_path)
+    assert "http_config" not in receivers(config)["home"]["webhook_configs"][0]
+    (tmp_path / "home_ntfy_token").write_text("tk_home\n")
+    config, _ = render(load_yaml("alertmanager/alertmanager.yml"), tmp_path)
+    for name in ("home", "phone", "phone-once"):
+        home = receivers(config)[name]["webhook_configs"][-1]
+        assert home["url"] == "http://ntfy/alerts?template=alertmanager"
+        assert home["http_config"] == {"authorization": {"credentials": "tk_home"}}, name
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a file to another user needs root")
+def test_the_cli_hands_the_file_to_alertmanagers_user_and_no_one_else_reads_it(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """As compose runs it: --mode=600 --owner=65534:65534 (nobody, Alertmanager's user)."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "heartbeat_url").write_text("https://hc.example/ping/very-secret-uuid\n")
+    # pytest's tmp dirs are 700: a directory any user can enter, as the volume is
+    volume = Path(tempfile.mkdtemp(prefix="hm-rendered-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(volume, ignore_errors=True))
+    volume.chmod(0o755)
+    out = volume / "alertmanager.yml"
+    # with only the capabilities compose gives it (root without CAP_FOWNER cannot chmod a file
+    # it has handed over)
+    done = subprocess.run(
+        ["setpriv", "--bounding-set=-all,+chown,+dac_read_search", sys.executable, "-m",
+         "monitor", "alertmanager-config", f"--template={TEMPLATE}", f"--secrets={secrets}",
+         f"--out={out}", "--mode=600", "--owner=65534:65534"],
+        capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    info = out.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o600, 65534, 65534)
+    assert not [p for p in out.parent.iterdir() if p.name != out.name], "no temp file left"
+    as_other = subprocess.run(["setpriv", "--reuid=10132", "--regid=10132", "--clear-groups",
+                               "cat", str(out)], capture_output=True, text=True, timeout=30)
+    assert as_other.returncode != 0
+    assert "Permission denied" in as_other.stderr
+    as_owner = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               "cat", str(out)], capture_output=True, text=True, timeout=30)
+    assert as_owner.returncode == 0, as_owner.stderr
+    assert "very-secret-uuid" in as_owner.stdout
+    refused = cli("alertmanager-config", f"--out={out}", "--owner=nobody")
+    assert refused.returncode == 2
+    assert "UID:GID" in refused.stderr
 
 
 def test_an_unusable_value_turns_its_app_off_and_says_why(tmp_path: Path) -> None:

@@ -419,6 +419,43 @@ def test_the_one_shot_renders_alertmanager_config_with_no_secret_file(
     assert not any(receivers.values()), f"a receiver is on with no secret file: {receivers}"
 
 
+def test_what_compose_started_runs_unprivileged_and_the_secrets_are_alertmanagers_only(
+        engine: de.DockerEngine, image: str, stack: Stack) -> None:
+    """Issue 25, on the engine: every container compose started here (our image as the
+    monitor and the renderer; Debian stand-ins tagged as Prometheus and Alertmanager) as
+    `docker inspect` and /proc see it, against the compose file's hardening; the rendered config
+    is 600 and Alertmanager's user's, and another user (the monitor image's) cannot read it."""
+    def names(caps: list[str] | None) -> set[str]:
+        return {cap.upper().removeprefix("CAP_") for cap in caps or []}
+    for service in ("monitor", "prometheus", "alertmanager-config", "alertmanager"):
+        declared = stack.spec["services"][service]
+        info = engine.inspect(stack.container(service))
+        host = info["HostConfig"]
+        assert host["Privileged"] is False, service
+        assert names(host["CapDrop"]) == {"ALL"}, service
+        assert names(host["CapAdd"]) == set(declared.get("cap_add", [])), service
+        assert host["ReadonlyRootfs"] is True, service
+        assert "no-new-privileges:true" in host["SecurityOpt"], service
+        assert not [m for m in info["Mounts"] if "docker.sock" in m["Source"]], service
+        if info["State"]["Running"]:
+            status = proc_status(info["State"]["Pid"])
+            assert 0 not in {int(uid) for uid in status["Uid"].split()}, service
+            assert int(status["CapEff"], 16) == 0, service
+            assert status["NoNewPrivs"].strip() == "1", service
+    alertmanager = engine.inspect(stack.container("alertmanager"))
+    volume = next(m["Name"] for m in alertmanager["Mounts"]
+                  if m["Destination"] == "/etc/alertmanager-rendered")
+    rendered = "/etc/alertmanager-rendered/alertmanager.yml"
+    mode_owner = engine.docker("exec", stack.container("alertmanager"), "stat", "-c", "%a %u",
+                               rendered).stdout.split()
+    assert mode_owner == ["600", "65534"]
+    other = engine.docker("run", "--rm", "--network", "none", "-v", f"{volume}:/rendered:ro",
+                          "--entrypoint", "cat", image, "/rendered/alertmanager.yml",
+                          check=False)
+    assert other.returncode != 0
+    assert "Permission denied" in other.stderr
+
+
 def test_prometheus_sends_to_the_alertmanager_service(stack: Stack) -> None:
     def active() -> list[str]:
         data = stack.get_json("prometheus", 9090, "/api/v1/alertmanagers")["data"]

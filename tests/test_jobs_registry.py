@@ -8,8 +8,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from monitor.config import JOB_NAMES, Config, JobConfig, JobsConfig
-from monitor.jobs import build_job
-from monitor.jobs.base import Job, JobEnv
+from monitor.jobs.base import Job, JobEnv, build_job
 from monitor.metrics import Metrics
 
 

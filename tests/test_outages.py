@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.config import LatencyConfig, PingTarget
+from monitor.jobs.latency.config import LatencyConfig, PingTarget
 from monitor.jobs.latency.job import LatencyJob
-from monitor.metrics import LatencyMetrics
+from monitor.jobs.latency.metrics import LatencyMetrics
 from monitor.outages import METRIC, RecentOutages, RecentOutagesCollector, local_iso
 from tests.support.clock import Clock
 

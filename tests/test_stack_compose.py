@@ -60,7 +60,7 @@ def test_every_image_is_pinned_to_a_version(name: str) -> None:
 def test_the_stack_has_its_services_and_prometheus_is_3x() -> None:
     services = compose()["services"]
     assert set(services) == {"monitor", "prometheus", "alertmanager-config", "alertmanager",
-                             "grafana", "ntfy", "loki", "alloy", "cadvisor"}
+                             "grafana", "ntfy", "loki", "alloy", "cadvisor", "docker-proxy"}
     assert re.fullmatch(r"prom/prometheus:v3\.\d+\.\d+", services["prometheus"]["image"])
     assert services["monitor"]["build"] == "."
     for name, spec in services.items():
@@ -105,7 +105,7 @@ def test_no_secret_file_is_required_to_start() -> None:
     renderer = spec["services"]["alertmanager-config"]
     assert "./secrets:/run/secrets/homemon:ro" in renderer["volumes"]
     assert renderer["cap_drop"] == ["ALL"]
-    assert renderer["cap_add"] == ["DAC_READ_SEARCH"]
+    assert renderer["cap_add"] == ["DAC_READ_SEARCH", "CHOWN"]  # reads, then hands over
     assert renderer["read_only"] is True
     alertmanager = spec["services"]["alertmanager"]
     assert alertmanager["depends_on"]["alertmanager-config"]["condition"] == \

@@ -127,8 +127,11 @@ def test_air_quality_map_joins_sensor_info_and_colours_by_daqi_band() -> None:
 
 def test_logs_dashboard_filters_by_job_with_the_json_parser_and_by_detected_level() -> None:
     dashboard = load("logs.json")
-    names = {var["name"] for var in dashboard["templating"]["list"]}
-    assert {"job", "level"} <= names
+    variables = {var["name"]: var for var in dashboard["templating"]["list"]}
+    assert {"job", "level"} <= set(variables)
+    # the jobs the daemons report, not a list kept in the builder
+    assert variables["job"]["definition"] == (
+        'label_values(homemon_job_interval_seconds{probe=~"$probe"}, job)')
     logs = next(panel for panel in panels(dashboard) if panel["type"] == "logs")
     expr = logs["targets"][0]["expr"]
     assert "| json" in expr

@@ -25,7 +25,8 @@ from tests.support.stack_configs import (
 
 ISSUE_ALERTS = {"HomeMonitorDown", "InternetDown", "HighPacketLoss", "HighLatency",
                 "SlowInternet", "JobFailing", "EC2InstanceLeftRunning", "AirQualityHigh",
-                "AirQualityVeryHigh", "AirSensorStale", "InternetOutageReport", "Watchdog"}
+                "AirQualityVeryHigh", "AirSensorStale", "InternetOutageReport", "Watchdog",
+                "DiskAlmostFull"}
 ALWAYS_FIRING = {"Watchdog"}  # the heartbeat: it has no "not firing" to test
 
 

@@ -7,14 +7,16 @@ needs from elsewhere (another job's config included) as explicit arguments.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
-from monitor.config import Config
+from monitor.cards import Card
+from monitor.jobconfig import JobConfig
 from monitor.metrics import Metrics
 
 
@@ -26,14 +28,34 @@ class Aborted(Exception):
     """The job was told to stop (its run timed out or the daemon is shutting down)."""
 
 
+C = TypeVar("C", bound=JobConfig)
+
+
+class SiteConfig(Protocol):
+    """What a job sees of the whole config (monitor.config.Config, which sits above the jobs:
+    it gathers their config classes through the registry)."""
+
+    def job(self, name: str) -> JobConfig:
+        """The config of the job `name`; KeyError for a name that is no job."""
+        ...
+
+
 @dataclass
 class JobEnv:
     """What `build(env)` gets: the whole config, the metrics, a place for state, shutdown."""
 
-    config: Config
+    config: SiteConfig
     metrics: Metrics
     state_dir: Path
     shutdown: threading.Event = field(default_factory=threading.Event)
+
+    def job_config(self, name: str, kind: type[C]) -> C:
+        """The config of the job `name` as its class `kind` (a job's own, or another job's it
+        reads, such as the latency job's targets)."""
+        config = self.config.job(name)
+        if not isinstance(config, kind):
+            raise TypeError(f"jobs.{name} is a {type(config).__name__}, not a {kind.__name__}")
+        return config
 
 
 @dataclass
@@ -67,6 +89,11 @@ class Job(Protocol):
         be bounded, must not raise, and may run while a run is going on."""
         return ()
 
+    def card(self) -> Card | None:
+        """What the job adds to the history, /api/status and the status page
+        (monitor/cards.py), asked once at start; None: only its row in the jobs table."""
+        return None
+
     def close(self) -> None:
         """Called once at shutdown (and after `once`), after the last run ended or was given
         up on: release sockets and sessions. Must not raise."""
@@ -91,3 +118,15 @@ class AnyEvent:
                 return False
             self.events[0].wait(min(0.1, left))
         return True
+
+
+def module_name(name: str, config: JobConfig) -> str:
+    """Where the job `name` keeps `build(env) -> Job`: its config class says, else its job.py."""
+    return type(config).module or f"monitor.jobs.{name}.job"
+
+
+def build_job(name: str, env: JobEnv) -> Job:
+    """Build the job `name` of env.config (enabled or not) with its module's `build(env)`. The
+    job's modules (and their libraries) are imported here, so a disabled job costs nothing."""
+    module = importlib.import_module(module_name(name, env.config.job(name)))
+    return cast(Job, module.build(env))

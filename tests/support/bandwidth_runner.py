@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import load_file
-from monitor.jobs import build_job
-from monitor.jobs.base import JobEnv
+from monitor.jobs.base import JobEnv, build_job
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
 

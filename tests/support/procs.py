@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from monitor.config import Config
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -73,8 +75,8 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 
 
 def minimal_config(tmp_path: Path, port: int, **jobs: Any) -> dict[str, Any]:
-    """All jobs off unless given; the caller adds what the test needs."""
-    off = {name: {"enabled": False} for name in ("latency", "bandwidth", "iperf", "aqi")}
+    """All registered jobs off unless given; the caller adds what the test needs."""
+    off = {name: {"enabled": False} for name in Config().job_configs()}
     return {"listen": f"127.0.0.1:{port}", "state_dir": str(tmp_path / "state"),
             "log": {"level": "debug", "format": "json"}, "jobs": off | jobs}
 

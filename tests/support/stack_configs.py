@@ -30,7 +30,7 @@ DASHBOARDS = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
 # A value for every secret the Alertmanager template names: every receiver on.
 DUMMY_SECRETS = {
     "ntfy_url": "http://127.0.0.1:9/dummy-ntfy", "ntfy_token": "tk_dummy",
-    "home_ntfy_url": "http://127.0.0.1:9/dummy-home-ntfy",
+    "home_ntfy_url": "http://127.0.0.1:9/dummy-home-ntfy", "home_ntfy_token": "tk_dummy_home",
     "pushover_user_key": "dummy-user-key", "pushover_token": "dummy-token",
     "telegram_bot_token": "123:dummy-bot-token", "telegram_chat_id": "123456789",
     "heartbeat_url": "http://127.0.0.1:9/dummy-heartbeat",

@@ -1,22 +1,34 @@
 """A tiny job written by following docs/architecture.md's "how to add a job" checklist, to
 prove that a job needs nothing outside its own files. It counts: each run adds `step`.
 
-In the real tree the config class sits in the job's package and its JobsConfig field in
-monitor/config.py; a test cannot edit those, so this file also declares the registry line in a
-JobsConfig subclass (and the Config that uses it).
+In the real tree these pieces are files of the job's package (config.py, metrics.py, card.py,
+job.py) and its registration line is a field of JobsConfig in monitor/jobs/registry.py; a test
+cannot edit that file, so this one declares the line in a JobsConfig subclass (and the Config
+that uses it). Nothing else names the job: the status page, /api/status and the generated
+dashboards take it from its card and `PANELS`.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from monitor.cards import Card, Figure, JobView, PanelSpec
+from monitor.charts import Chart, Line
 from monitor.config import Config, JobConfig, JobsConfig
 from monitor.configschema import Duration, bounded
+from monitor.htmlparts import num
 from monitor.jobs.base import Job, JobEnv, Periodic
+from monitor.series import SeriesKey, number
+
+TOTAL = SeriesKey("total")
+# its Grafana panel (it has no grafana/jobs/tick.py): on the generated Jobs dashboard
+PANELS = (PanelSpec("Tick total", (("homemon_tick_total", "{{label}}"),),
+                    description="Sum of the steps so far."),)
 
 
 @dataclass
@@ -50,6 +62,28 @@ class TickMetrics:
                                   registry=registry)
 
 
+class TickCard(Card):
+    job = "tick"
+
+    def series(self, summary: Mapping[str, Any]) -> dict[SeriesKey, float | None]:
+        return {TOTAL: number(summary.get("total"))}
+
+    def status(self, view: JobView, now: float) -> dict[str, Any]:
+        return {"tick": None if view.latest is None else {"total": view.latest.summary["total"]}}
+
+    def figures(self, view: JobView) -> list[Figure]:
+        return [Figure("tick total", number(view.latest.summary["total"]) if view.latest
+                       else None)]
+
+    def charts(self, view: JobView) -> list[Chart]:
+        return [Chart("Tick total", "steps", [Line("total", "s0", view.table.points(TOTAL))])]
+
+    def section(self, status: Mapping[str, Any], charts: Sequence[str], now: float) -> str:
+        tick = status.get("tick") or {}
+        return (f'<section id="tick"><h2>Tick</h2><p>{num(tick.get("total"), "steps", 0)}</p>'
+                f'{"".join(charts)}</section>')
+
+
 class TickJob(Job):
     name = "tick"
     uses_link = False
@@ -68,6 +102,9 @@ class TickJob(Job):
     def on_start(self) -> None:
         self.hooks.append("on_start")
 
+    def card(self) -> TickCard:
+        return TickCard()
+
     def periodic(self) -> list[Periodic]:
         return [Periodic("heartbeat", 0.2, self.metrics.heartbeats.inc)]
 
@@ -76,6 +113,4 @@ class TickJob(Job):
 
 
 def build(env: JobEnv) -> TickJob:
-    config = env.config.job("tick")
-    assert isinstance(config, TickConfig)
-    return TickJob(config, TickMetrics(env.metrics.registry))
+    return TickJob(env.job_config("tick", TickConfig), TickMetrics(env.metrics.registry))

@@ -111,10 +111,6 @@ US_EPA_BREAKPOINTS = {
     PM10: ((0, 54, 0, 50), (55, 154, 51, 100), (155, 254, 101, 150), (255, 354, 151, 200),
            (355, 424, 201, 300), (425, 604, 301, 500)),
 }
-US_EPA_CATEGORIES = (  # (upper AQI, name, colour)
-    (50, "Good", "#00E400"), (100, "Moderate", "#FFFF00"),
-    (150, "Unhealthy for Sensitive Groups", "#FF7E00"), (200, "Unhealthy", "#FF0000"),
-    (300, "Very Unhealthy", "#8F3F97"), (math.inf, "Hazardous", "#7E0023"))
 
 
 def us_epa_truncate(pollutant: str, concentration: float) -> float:
@@ -147,10 +143,6 @@ def us_epa_overall(means_24h: dict[str, float]) -> int | None:
     return max(values) if values else None
 
 
-def us_epa_category(aqi: int) -> str:
-    return next(name for upper, name, _ in US_EPA_CATEGORIES if aqi <= upper)
-
-
 # --- EU EAQI (European Environment Agency) -------------------------------------------------
 # The revised index the EEA serves since 2024/25, aligned with the WHO 2021 guidelines and
 # Directive (EU) 2024/2881: ETC HE Report 2024/17, table 5.2, 1-hour values; shown at
@@ -160,8 +152,6 @@ EAQI_UPPER = {
     PM25: (5, 15, 50, 90, 140),
     PM10: (15, 45, 120, 195, 270),
 }
-EAQI_LEVELS = (("Good", "#50F0E6"), ("Fair", "#50CCAA"), ("Moderate", "#F0E641"),
-               ("Poor", "#FF5050"), ("Very poor", "#960032"), ("Extremely poor", "#7D2181"))
 
 
 def eaqi_level(pollutant: str, mean_1h: float) -> int:
@@ -176,10 +166,6 @@ def eaqi_level(pollutant: str, mean_1h: float) -> int:
 def eaqi_overall(means_1h: dict[str, float]) -> int | None:
     levels = [eaqi_level(p, v) for p, v in means_1h.items() if p in EAQI_UPPER]
     return max(levels) if levels else None
-
-
-def eaqi_name(level: int) -> str:
-    return EAQI_LEVELS[level - 1][0]
 
 
 def overall_index(scale: str, means: dict[str, float]) -> int | None:

@@ -21,9 +21,11 @@ from typing import Any
 import requests
 
 from monitor import __version__
-from monitor.config import AQI_PARALLEL_REQUESTS, AqiConfig
+from monitor.jobs.aqi.card import AqiCard
+from monitor.jobs.aqi.config import PARALLEL_REQUESTS, AqiConfig
 from monitor.jobs.aqi.indices import SCALE_WINDOW, SCALES, daqi_band, overall_index
 from monitor.jobs.aqi.means import MEAN_SIZES, WINDOWS, RunningMeans
+from monitor.jobs.aqi.metrics import AqiMetrics
 from monitor.jobs.aqi.sources import (
     FetchError,
     Parsed,
@@ -35,7 +37,6 @@ from monitor.jobs.aqi.sources import (
 from monitor.jobs.aqi.value_types import COUNT, PM_SIZES, UNKNOWN_SENSOR
 from monitor.jobs.base import Job, JobEnv, JobSkipped
 from monitor.logs import event
-from monitor.metrics import AqiMetrics
 
 log = logging.getLogger("monitor.jobs.aqi")
 
@@ -167,7 +168,7 @@ class AqiJob(Job):
             else:
                 due.append(source)
         if due:
-            workers = min(AQI_PARALLEL_REQUESTS, len(due))
+            workers = min(PARALLEL_REQUESTS, len(due))
             with ThreadPoolExecutor(workers, thread_name_prefix="aqi-fetch") as pool:
                 result.outcomes += pool.map(lambda s: self._fetch(s, stop), due)
         return result
@@ -327,6 +328,9 @@ class AqiJob(Job):
 
     # --- the Job protocol ----------------------------------------------------------------------
 
+    def card(self) -> AqiCard:
+        return AqiCard()
+
     def run(self, stop: threading.Event) -> dict[str, Any]:
         result = self.measure(stop)
         summary = self.record(result)
@@ -343,4 +347,4 @@ class AqiJob(Job):
 
 
 def build(env: JobEnv) -> AqiJob:
-    return AqiJob(env.config.jobs.aqi, env.metrics.aqi, env.state_dir)
+    return AqiJob(env.job_config("aqi", AqiConfig), AqiMetrics(env.metrics.registry), env.state_dir)

@@ -30,10 +30,6 @@ class Family:
     label: str  # the `type` label of a local device; the API's own name is used for records
     values: Mapping[str, str]  # value type without prefix -> quantity, COUNT or IGNORED
 
-    @property
-    def reports_pm(self) -> bool:
-        return any(q in PM_SIZES for q in self.values.values())
-
 
 def _kinds(kind: str, *names: str) -> dict[str, str]:
     return dict.fromkeys(names, kind)

@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from monitor.config import HttpSpeedConfig
 from monitor.errors import describe
+from monitor.jobs.bandwidth.config import HttpSpeedConfig
 from monitor.jobs.bandwidth.result import BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth.rtt import LoadedRttProbe, tcp_connect_rtt
 

@@ -21,16 +21,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from prometheus_client import CollectorRegistry
-
-from monitor.config import BandwidthConfig, PingTarget
-from monitor.jobs.bandwidth.backend_metrics import BackendMetrics, failure_reason
 from monitor.jobs.bandwidth.budget import UsageStore
+from monitor.jobs.bandwidth.card import BandwidthCard
+from monitor.jobs.bandwidth.config import BandwidthConfig
+from monitor.jobs.bandwidth.failures import failure_reason
+from monitor.jobs.bandwidth.metrics import BandwidthMetrics
 from monitor.jobs.bandwidth.result import DIRECTIONS, BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth.rtt import LoadedRttProbe, make_probe
 from monitor.jobs.base import Job, JobEnv, JobSkipped
+from monitor.jobs.latency.config import LatencyConfig, PingTarget
 from monitor.logs import event
-from monitor.metrics import BandwidthMetrics
 from monitor.units import ms
 
 log = logging.getLogger("monitor.jobs.bandwidth")
@@ -133,14 +133,12 @@ class BandwidthJob(Job):
                  rtt_targets: Sequence[PingTarget] = (),
                  icmp_mode: Literal["auto", True, False] = "auto",
                  backend: Backend | None = None, fallbacks: Sequence[Backend] | None = None,
-                 backend_metrics: BackendMetrics | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         """`rtt_targets`/`icmp_mode`: what loaded RTT pings (the first internet target) and
         how; the daemon passes the latency job's targets and socket mode. `backend` and
         `fallbacks` default to the config's."""
         self.config = config
         self.metrics = metrics
-        self.backend_metrics = backend_metrics or BackendMetrics(CollectorRegistry())
         self.rtt_targets = list(rtt_targets)
         self.icmp_mode = icmp_mode
         self.backend = backend or make_backend(config)
@@ -165,6 +163,10 @@ class BandwidthJob(Job):
 
     def _probe(self) -> LoadedRttProbe | None:
         return make_probe(self.rtt_targets, self.icmp_mode)
+
+    def card(self) -> BandwidthCard:
+        budget = self.config.monthly_data_budget
+        return BandwidthCard(self.usage, None if budget is None else int(budget))
 
     def run(self, stop: threading.Event) -> dict[str, Any]:
         self._check_budget()
@@ -213,7 +215,7 @@ class BandwidthJob(Job):
 
     def _count_failure(self, backend: str, error: str) -> None:
         reason = failure_reason(error)
-        self.backend_metrics.failures.labels(backend=backend, reason=reason).inc()
+        self.metrics.backend_failures.labels(backend=backend, reason=reason).inc()
         event(log, logging.WARNING, "bandwidth backend failed", backend=backend, reason=reason,
               error=error)
 
@@ -238,7 +240,7 @@ class BandwidthJob(Job):
         if other.failure:
             self._count_failure(other.backend, other.failure)
         for direction, ratio in cross_check_ratios(reference, other).items():
-            self.backend_metrics.cross_check_ratio.labels(
+            self.metrics.cross_check_ratio.labels(
                 direction=direction, backend=other.backend, reference=reference.backend,
             ).set(ratio)
         return other
@@ -253,7 +255,9 @@ class BandwidthJob(Job):
 
 
 def build(env: JobEnv) -> BandwidthJob:
-    latency = env.config.jobs.latency  # loaded RTT pings what the latency job pings, the same way
-    return BandwidthJob(env.config.jobs.bandwidth, env.metrics.bandwidth, state_dir=env.state_dir,
-                        rtt_targets=latency.targets, icmp_mode=latency.privileged,
-                        backend_metrics=BackendMetrics(env.metrics.registry))
+    # loaded RTT pings what the latency job pings, the same way
+    latency = env.job_config("latency", LatencyConfig)
+    return BandwidthJob(env.job_config("bandwidth", BandwidthConfig),
+                        BandwidthMetrics(env.metrics.registry),
+                        state_dir=env.state_dir, rtt_targets=latency.targets,
+                        icmp_mode=latency.privileged)

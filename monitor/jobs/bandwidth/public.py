@@ -26,8 +26,7 @@ from typing import Any
 
 import requests
 
-from monitor.config import HttpSpeedConfig
-from monitor.jobs.bandwidth.backend_config import CloudflareConfig, LibreSpeedConfig
+from monitor.jobs.bandwidth.config import CloudflareConfig, HttpSpeedConfig, LibreSpeedConfig
 from monitor.jobs.bandwidth.http import CONNECT_TIMEOUT, HttpBackend, server_label
 from monitor.jobs.bandwidth.result import BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth.rtt import LoadedRttProbe

@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from monitor import addresses
-from monitor.config import PingTarget
 from monitor.icmp_echo import echo_round
+from monitor.jobs.latency.config import PingTarget
 from monitor.logs import event
 
 log = logging.getLogger("monitor.jobs.bandwidth")

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from monitor.config import SpeedtestConfig
 from monitor.errors import describe
+from monitor.jobs.bandwidth.config import SpeedtestConfig
 from monitor.jobs.bandwidth.result import BandwidthError, BandwidthResult, ByteTally
 from monitor.jobs.bandwidth.rtt import LoadedRttProbe
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.config import Ec2Config
 from monitor.errors import describe
 from monitor.jobs.base import Aborted, AnyEvent
+from monitor.jobs.iperf.config import Ec2Config
 from monitor.logs import event
 
 log = logging.getLogger("monitor.jobs.iperf.ec2")

@@ -27,8 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.config import IperfConfig
 from monitor.jobs.base import Aborted, AnyEvent, Job, JobEnv, Periodic
+from monitor.jobs.iperf.card import IperfCard
+from monitor.jobs.iperf.config import IperfConfig
 from monitor.jobs.iperf.ec2 import (
     RUNNING_STATES,
     Ec2Error,
@@ -37,8 +38,8 @@ from monitor.jobs.iperf.ec2 import (
     RunningClock,
     log_aws_error,
 )
+from monitor.jobs.iperf.metrics import IperfMetrics
 from monitor.logs import event
-from monitor.metrics import IperfMetrics
 
 log = logging.getLogger("monitor.jobs.iperf")
 
@@ -272,6 +273,9 @@ class IperfJob(Job):
 
     # -- one run --
 
+    def card(self) -> IperfCard:
+        return IperfCard(self.config.ec2, self.metrics)
+
     def run(self, stop: threading.Event) -> Mapping[str, Any]:
         abort = AnyEvent(stop, self.shutdown)
         deadline = time.monotonic() + self.config.timeout
@@ -481,4 +485,5 @@ class IperfJob(Job):
 
 
 def build(env: JobEnv) -> IperfJob:
-    return IperfJob(env.config.jobs.iperf, env.metrics.iperf, env.shutdown)
+    return IperfJob(env.job_config("iperf", IperfConfig), IperfMetrics(env.metrics.registry),
+                    env.shutdown)

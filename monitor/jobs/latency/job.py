@@ -17,12 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.config import LATENCY_WINDOW_MARGIN, LatencyConfig
 from monitor.icmp_echo import resolve_privileged
 from monitor.jobs.base import Job, JobEnv
+from monitor.jobs.latency.card import LatencyCard
+from monitor.jobs.latency.config import WINDOW_MARGIN, LatencyConfig
+from monitor.jobs.latency.metrics import LatencyMetrics
 from monitor.jobs.latency.prober import Prober, ProbeTarget
 from monitor.logs import event
-from monitor.metrics import LatencyMetrics
 from monitor.units import ms
 
 log = logging.getLogger("monitor.jobs.latency")
@@ -290,12 +291,15 @@ class LatencyJob(Job):
 
     # --- a run: the window since the previous one ---
 
+    def card(self) -> LatencyCard:
+        return LatencyCard(self.metrics.recent_outages)
+
     def run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.monotonic()
         prober = self._ensure_prober()
         # the first window (and `once`) waits for `count` requests per target, but reports what
         # it has rather than run into the job's timeout
-        give_up = started + max(WAIT_POLL, self.config.timeout - LATENCY_WINDOW_MARGIN)
+        give_up = started + max(WAIT_POLL, self.config.timeout - WINDOW_MARGIN)
         while min(prober.decided(), default=self.config.count) < self.config.count:
             if time.monotonic() >= give_up:
                 break
@@ -325,4 +329,5 @@ class LatencyJob(Job):
 
 
 def build(env: JobEnv) -> LatencyJob:
-    return LatencyJob(env.config.jobs.latency, env.metrics.latency)
+    return LatencyJob(env.job_config("latency", LatencyConfig),
+                      LatencyMetrics(env.metrics.registry))

@@ -12,9 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.config import AqiConfig
+from monitor.jobs.aqi.config import AqiConfig
 from monitor.jobs.aqi.job import AqiJob
-from monitor.metrics import Metrics
+from monitor.jobs.aqi.metrics import AqiMetrics
 from tests.support.aqi_server import (
     Reply,
     aqi_server,
@@ -142,7 +142,7 @@ def test_aqi_metrics_pass_promtool(tmp_path: Path) -> None:
         registry = CollectorRegistry()
         job = AqiJob(AqiConfig(enabled=True, api_url=server.url, sensors=[1, 2],
                                scales=["uk_daqi", "us_epa", "eu_eaqi"]),
-                     Metrics(registry).aqi, tmp_path)
+                     AqiMetrics(registry), tmp_path)
         job.run(threading.Event())
     text = generate_latest(registry)
     checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,

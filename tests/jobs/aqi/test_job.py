@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import AqiConfig, AreaConfig
+from monitor.jobs.aqi.config import AqiConfig, AreaConfig
 from monitor.jobs.aqi.job import AqiJob
+from monitor.jobs.aqi.metrics import AqiMetrics
 from monitor.jobs.base import JobSkipped
-from monitor.metrics import Metrics
 from tests.support.aqi_server import AqiServer, Reply, record, sensor_path
 from tests.support.clock import Clock
 
@@ -24,7 +24,7 @@ def make_job(server: AqiServer, tmp_path: Path, clock: Clock, **config: object
     registry = CollectorRegistry()
     settings = {"enabled": True, "api_url": server.url, "request_timeout": 0.5,
                 "backoff_initial": 600.0, "backoff_max": 3600.0} | config
-    job = AqiJob(AqiConfig(**settings), Metrics(registry).aqi, tmp_path / "state", clock=clock)
+    job = AqiJob(AqiConfig(**settings), AqiMetrics(registry), tmp_path / "state", clock=clock)
     return job, registry
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import AqiConfig, AreaConfig, LocalSensorConfig
+from monitor.jobs.aqi.config import AqiConfig, AreaConfig, LocalSensorConfig
 from monitor.jobs.aqi.job import AqiJob
-from monitor.metrics import Metrics
+from monitor.jobs.aqi.metrics import AqiMetrics
 from tests.support.aqi_server import (
     AqiServer,
     Reply,
@@ -61,7 +61,7 @@ def test_counts_and_unknown_sensors_never_reach_an_index(server: AqiServer, tmp_
                        area=AreaConfig(latitude=51.5, longitude=-0.12, radius_km=3),
                        local=[LocalSensorConfig(name="balcony", url=f"{server.url}/data.json")],
                        scales=["uk_daqi", "us_epa"])
-    job = AqiJob(config, Metrics(registry).aqi, tmp_path / "state", clock=clock)
+    job = AqiJob(config, AqiMetrics(registry), tmp_path / "state", clock=clock)
     value = registry.get_sample_value
 
     with caplog.at_level(logging.WARNING, logger="monitor.jobs.aqi"):

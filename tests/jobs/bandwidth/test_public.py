@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import ConfigError, HttpSpeedConfig, parse
+from monitor.config import ConfigError, parse
 from monitor.configschema import ByteSize, Duration
-from monitor.jobs.bandwidth.backend_config import CloudflareConfig, LibreSpeedConfig
-from monitor.jobs.bandwidth.backend_metrics import BackendMetrics, failure_reason
+from monitor.jobs.bandwidth.config import CloudflareConfig, HttpSpeedConfig, LibreSpeedConfig
+from monitor.jobs.bandwidth.failures import failure_reason
 from monitor.jobs.bandwidth.job import BandwidthJob
+from monitor.jobs.bandwidth.metrics import BandwidthMetrics
 from monitor.jobs.bandwidth.public import (
     CloudflareBackend,
     LibreSpeedBackend,
@@ -26,7 +27,6 @@ from monitor.jobs.bandwidth.public import (
     parse_server_list,
 )
 from monitor.jobs.bandwidth.result import BandwidthError, ByteTally
-from monitor.metrics import Metrics
 from tests.support.bandwidth_server import Handler, Server, State
 
 SHORT = HttpSpeedConfig(streams=2, duration=Duration(1), warmup=Duration(0),
@@ -154,10 +154,8 @@ def make_job(tmp_path: Path, base: str, **bandwidth: object
                                            "librespeed": {"url": f"{base}/backend/"}}
                              | bandwidth}}, "test.yml")
     registry = CollectorRegistry()
-    metrics = Metrics(registry)
-    job = BandwidthJob(config.jobs.bandwidth, metrics.bandwidth, state_dir=tmp_path,
-                       rtt_targets=config.jobs.latency.targets,
-                       backend_metrics=BackendMetrics(registry))
+    job = BandwidthJob(config.jobs.bandwidth, BandwidthMetrics(registry), state_dir=tmp_path,
+                       rtt_targets=config.jobs.latency.targets)
     return job, registry
 
 

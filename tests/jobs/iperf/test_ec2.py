@@ -15,9 +15,10 @@ import pytest
 from botocore.stub import Stubber
 from prometheus_client import CollectorRegistry
 
-from monitor.config import Ec2Config, IperfConfig
+from monitor.jobs.iperf.config import Ec2Config, IperfConfig
 from monitor.jobs.iperf.ec2 import Ec2Error, make_client
 from monitor.jobs.iperf.job import Aborted, IperfError, IperfJob
+from monitor.jobs.iperf.metrics import IperfMetrics
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
 from tests.support.iperf_aws import (
@@ -58,8 +59,8 @@ def make_job(client: Any, instance_id: str, port: int, *, shutdown: threading.Ev
     settings: dict[str, Any] = {"duration": 1, "omit": 0, "streams": 1} | overrides
     config = IperfConfig(enabled=True, port=port, host="127.0.0.1", ec2=ec2, **settings)
     metrics = metrics or Metrics(CollectorRegistry())
-    return IperfJob(config, metrics.iperf, shutdown or threading.Event(), ec2_client=client,
-                    iperf3=iperf3)
+    return IperfJob(config, IperfMetrics(metrics.registry), shutdown or threading.Event(),
+                    ec2_client=client, iperf3=iperf3)
 
 
 # --- success and the iperf3 fault paths ------------------------------------------------------
@@ -380,7 +381,7 @@ def test_fixed_host_without_aws(port: int) -> None:
     metrics = Metrics(CollectorRegistry())
     config = IperfConfig(enabled=True, duration=1, omit=0, streams=1, port=port,
                          host="127.0.0.1")
-    job = IperfJob(config, metrics.iperf, threading.Event())
+    job = IperfJob(config, IperfMetrics(metrics.registry), threading.Event())
     assert job.periodic() == []
     job.on_start()
     with iperf3_server(port):

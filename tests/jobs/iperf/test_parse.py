@@ -25,6 +25,7 @@ from monitor.jobs.iperf.job import (
     parse_result,
     record,
 )
+from monitor.jobs.iperf.metrics import IperfMetrics
 from monitor.metrics import Metrics
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -108,8 +109,9 @@ def test_record_sets_each_direction_and_counts_bytes() -> None:
     metrics = Metrics(CollectorRegistry())
     measurement = IperfMeasurement("203.0.113.9", (
         DirectionResult("upload", 14e6, 12, 1000), DirectionResult("download", 28e6, None, 3000)))
-    record(measurement, metrics.iperf)
-    record(measurement, metrics.iperf)
+    iperf = IperfMetrics(metrics.registry)
+    record(measurement, iperf)
+    record(measurement, iperf)
     value = metrics.registry.get_sample_value
     assert value("homemon_iperf_bits_per_second",
                  {"direction": "upload", "server": "203.0.113.9"}) == 14e6

@@ -28,9 +28,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.config import IperfConfig
 from monitor.configschema import Duration
+from monitor.jobs.iperf.config import IperfConfig
 from monitor.jobs.iperf.job import IperfJob
+from monitor.jobs.iperf.metrics import IperfMetrics
 from monitor.metrics import Metrics
 from tests.support.netns import NetnsPair
 from tests.support.procs import wait_until
@@ -56,7 +57,7 @@ def run_direction(pair: NetnsPair, direction: str, omit: int,
     metrics = Metrics(CollectorRegistry())
     # iperf3's own JSON is kept (tee) only to print what end.sum_sent said
     iperf3 = ("ip", "netns", "exec", pair.ns_a, "sh", "-c", 'iperf3 "$@" | tee "$0"', str(saved))
-    job = IperfJob(config, metrics.iperf, threading.Event(), iperf3=iperf3)
+    job = IperfJob(config, IperfMetrics(metrics.registry), threading.Event(), iperf3=iperf3)
     sender = "a" if direction == "upload" else "b"
     before = tx_bytes(pair, sender)
     job.run(threading.Event())

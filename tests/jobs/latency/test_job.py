@@ -12,7 +12,8 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.config import LatencyConfig, PingTarget, parse
+from monitor.config import parse
+from monitor.jobs.latency.config import LatencyConfig, PingTarget
 from monitor.jobs.latency.job import (
     Edge,
     LatencyJob,
@@ -22,7 +23,7 @@ from monitor.jobs.latency.job import (
     ping_stats,
     record_window,
 )
-from monitor.metrics import LatencyMetrics
+from monitor.jobs.latency.metrics import LatencyMetrics
 
 MS = 0.001
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")

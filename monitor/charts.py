@@ -1,6 +1,6 @@
 """Small inline SVG charts of the last 24 h. No script: the browser draws them as they are.
 
-Points come from the history's 5-minute slots (monitor/history.py); a slot without a figure
+Points come from the history's 5-minute slots (monitor/series.py); a slot without a figure
 is a gap in the line, except for sparse series (speed tests), drawn as joined dots.
 """
 

@@ -1,10 +1,8 @@
-"""Metrics of the fallback and the cross-check, and the failure reasons they are labelled with."""
+"""Why a backend failed: the `reason` label of homemon_bandwidth_backend_failures_total."""
 
 from __future__ import annotations
 
 import re
-
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 # (reason, pattern in the failure's message), first match wins; messages are ours (http.py,
 # speedtest.py, public.py), so the set of reasons stays small and fixed
@@ -29,15 +27,3 @@ def failure_reason(message: str) -> str:
         if re.search(pattern, text):
             return reason
     return "other"
-
-
-class BackendMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.failures = Counter(
-            "homemon_bandwidth_backend_failures",
-            "Bandwidth backends that failed, by why; the next backend of `fallback` was tried",
-            ["backend", "reason"], registry=registry)
-        self.cross_check_ratio = Gauge(
-            "homemon_bandwidth_cross_check_ratio",
-            "The cross-check backend's last figure divided by the main backend's, measured "
-            "back to back", ["direction", "backend", "reference"], registry=registry)

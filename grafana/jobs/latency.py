@@ -1,0 +1,121 @@
+"""The latency job's panels: the Internet dashboard it owns (state now, outages, RTT, loss,
+jitter per target); other jobs add theirs to it by its file name."""
+
+from __future__ import annotations
+
+from dashkit import (
+    PROM,
+    UP_DOWN,
+    Board,
+    Placed,
+    job_runs_panel,
+    panel,
+    stat,
+    target,
+    timeseries,
+    variable,
+    with_probe,
+)
+
+SEL = 'target=~"$target"'
+BOARD = Board(
+    "internet.json", "homemon-internet", "Internet",
+    description="Latency, loss, outages and bandwidth as home-monitor measures them.",
+    annotations=[{"name": "Internet down", "enable": True, "iconColor": "red", "datasource": PROM,
+                  "expr": with_probe("min by (probe) (homemon_internet_up) == 0"),
+                  "step": "15s", "titleFormat": "Internet down", "tagKeys": "probe",
+                  "textFormat": "", "useValueForTime": False}],
+    variables=[variable("target", "Ping target",
+                        'label_values(homemon_ping_up{probe=~"$probe"}, target)')],
+    footer=[job_runs_panel()])
+
+
+def panels() -> list[Placed]:
+    return [*_internet_now(SEL), *_outage_panels(SEL), *_ping_panels(SEL)]
+
+
+def _internet_now(sel: str) -> list[Placed]:
+    """The stat row: up now, outages and time down, loss, RTT, jitter."""
+    return [
+        (stat("Internet now", "homemon_internet_up", mappings=UP_DOWN,
+              description="1 if any internet ping target answered in the last window."), 4, 5),
+        (stat("Outages", "sum(increase(homemon_internet_outages_total[$__range]))",
+              description="Up-to-down transitions seen by the daemon in the time range.",
+              steps=[{"color": "green", "value": None}, {"color": "red", "value": 1}]), 4, 5),
+        (stat("Time down", "sum(increase(homemon_internet_outage_seconds_total[$__range]))",
+              unit="s", description="Time without internet in the range, to the probe "
+              "slot."), 4, 5),
+        (stat("Loss (1 h)", f"avg(homemon:ping_loss_ratio:1h{{{sel}}})", unit="percentunit",
+              steps=[{"color": "green", "value": None}, {"color": "#FFBF00", "value": 0.01},
+                     {"color": "red", "value": 0.05}]), 4, 5),
+        (stat("Median RTT (5 min)", f"avg(homemon:ping_rtt_seconds:p50_5m{{{sel}}})",
+              unit="s", steps=[{"color": "green", "value": None},
+                               {"color": "#FFBF00", "value": 0.05},
+                               {"color": "red", "value": 0.1}]), 4, 5),
+        (stat("Jitter (last window)", f"avg(homemon_ping_jitter_seconds{{{sel}}})",
+              unit="s"), 4, 5),
+    ]
+
+
+def _outage_panels(sel: str) -> list[Placed]:
+    """When it was down: timeline, the outage list with exact edges, lengths."""
+    return [
+        (panel("state-timeline", "Outage timeline",
+               [target("homemon_internet_up", "internet {{probe}}"),
+                target(f"homemon_ping_up{{{sel}}}", "{{target}} {{probe}}", "B")],
+               description="Green: answered; red: no reply in that window. The exact edges of "
+               "each outage are in the list below; red marks on every panel show the same "
+               "down time.",
+               defaults={"mappings": UP_DOWN, "thresholds": {"mode": "absolute", "steps": [
+                   {"color": "red", "value": None}, {"color": "green", "value": 1}]}},
+               options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
+                        "legend": {"showLegend": False}}), 24, 6),
+        (panel("table", "Outages (start, end, duration)", [target(
+            "max by (probe, start, end) (max_over_time("
+            "homemon_internet_recent_outage_seconds[$__range]))", instant=True, fmt="table")],
+               unit="s", description="Every outage the daemon counted in the time range, with "
+               "its exact edges (local time of the box) and length, newest first. The daemon "
+               "keeps each one for an hour; Prometheus keeps the history.",
+               options={"sortBy": [{"displayName": "start", "desc": True}],
+                        "cellHeight": "sm", "showHeader": True},
+               transformations=[{"id": "organize", "options": {
+                   "excludeByName": {"Time": True},
+                   "indexByName": {"start": 0, "end": 1, "Value": 2, "probe": 3},
+                   "renameByName": {"Value": "duration"}}}]), 12, 8),
+        (timeseries("Outage lengths", [target(
+            "max by (probe, start, end) (homemon_internet_recent_outage_seconds) unless "
+            "max by (probe, start, end) ("
+            "homemon_internet_recent_outage_seconds offset $__interval)",
+            "{{start}} – {{end}}")], unit="s", points=True,
+            description="One point per outage, when the internet came back; its height is "
+            "how long it was down.",
+            defaults={"custom": {"drawStyle": "points", "pointSize": 8, "showPoints": "always",
+                                 "fillOpacity": 0, "lineWidth": 0, "spanNulls": False}},
+            legend=False), 12, 8),
+    ]
+
+
+def _ping_panels(sel: str) -> list[Placed]:
+    """RTT distribution and quantiles, loss and jitter per target."""
+    return [
+        (panel("heatmap", "RTT heatmap",
+               [target(f"sum by (le) (increase(homemon_ping_rtt_seconds_bucket{{{sel}}}"
+                       "[$__rate_interval]))", "{{le}}", fmt="heatmap")],
+               unit="s", description="Every ping reply, from the RTT histogram.",
+               options={"calculate": False, "yAxis": {"unit": "s"},
+                        "cellGap": 1, "color": {"mode": "scheme", "scheme": "Spectral",
+                                                "steps": 64, "reverse": True},
+                        "rowsFrame": {"layout": "auto"}, "tooltip": {"mode": "single"}}),
+         12, 9),
+        (timeseries("RTT quantiles (5 min)", [
+            target(f"homemon:ping_rtt_seconds:p50_5m{{{sel}}}", "{{target}} p50"),
+            target(f"homemon:ping_rtt_seconds:p90_5m{{{sel}}}", "{{target}} p90", "B"),
+            target(f"homemon:ping_rtt_seconds:p99_5m{{{sel}}}", "{{target}} p99", "C"),
+        ], unit="s"), 12, 9),
+        (timeseries("Packet loss", [
+            target(f"homemon:ping_loss_ratio:5m{{{sel}}}", "{{target}} (5 min)"),
+            target(f"homemon_ping_loss_ratio{{{sel}}}", "{{target}} (window)", "B"),
+        ], unit="percentunit", calcs=["mean", "max"]), 12, 8),
+        (timeseries("Jitter", [target(f"homemon_ping_jitter_seconds{{{sel}}}", "{{target}}")],
+                    unit="s", calcs=["mean", "max"]), 12, 8),
+    ]
