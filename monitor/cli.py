@@ -104,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         daemon = Daemon(config)
+    except ConfigError as exc:  # the web-config file changed since the config was checked
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
     except OSError as exc:
         print(f"{config.source}: listen: cannot listen on {config.listen}: {exc.strerror}",
               file=sys.stderr)

@@ -9,23 +9,17 @@ from typing import Any, Literal
 
 import yaml
 
-from monitor.configschema import Problems, convert_dataclass
+from monitor.configschema import ConfigError, Problems, convert_dataclass, describe_value
 from monitor.jobconfig import JobConfig
 from monitor.jobs.registry import JobsConfig
+from monitor.yamlsafe import load_yaml, read_limited
 
 __all__ = ["Config", "ConfigError", "JobConfig", "JobsConfig", "LogConfig", "load", "parse"]
 
 DEFAULT_PORT = 10132
 CONFIG_ENV = "HOMEMON_CONFIG"
 DEFAULT_CONFIG_FILE = "home-monitor.yml"
-
-
-class ConfigError(Exception):
-    """One or more problems, each already prefixed with the file and key path."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is a few KB; 40 000 targets still fit
 
 
 # --- top level -----------------------------------------------------------------------------
@@ -40,19 +34,28 @@ class LogConfig:
 
 @dataclass
 class Config:
-    listen: str = f"0.0.0.0:{DEFAULT_PORT}"
+    # loopback unless the user opens it (the container's config listens on 0.0.0.0)
+    listen: str = f"127.0.0.1:{DEFAULT_PORT}"
     state_dir: str = "./state"
+    # TLS and basic auth, in the Prometheus exporter-toolkit's web-config format
+    web_config_file: str | None = None
     log: LogConfig = field(default_factory=LogConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     # the file it came from, set by parse(); init=False: not a config key
     source: str = field(default="(defaults)", init=False, repr=False, compare=False)
 
     def validate(self) -> list[tuple[str, str]]:
+        problems = []
         try:
             split_listen(self.listen)
         except ValueError as exc:
-            return [("listen", str(exc))]
-        return []
+            problems.append(("listen", str(exc)))
+        if self.web_config_file is not None:
+            from monitor.webconfig import check_web_config  # noqa: PLC0415 - only when set
+
+            problems += [("web_config_file", problem)
+                         for problem in check_web_config(self.web_config_file)]
+        return problems
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -79,29 +82,12 @@ def split_listen(text: str) -> tuple[str, int]:
     """'0.0.0.0:10132', '[::]:10132', ':10132', 'localhost:10132' -> (host, port)."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f'expected "host:port" with a port from 1 to 65535, got "{text}"')
+        raise ValueError('expected "host:port" with a port from 1 to 65535, '
+                         f"got {describe_value(text)}")
     host = host.strip("[]") or "0.0.0.0"
     if " " in host or "/" in host:
-        raise ValueError(f'expected "host:port", got "{text}"')
+        raise ValueError(f'expected "host:port", got {describe_value(text)}')
     return host, int(port_text)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of keeping the last one."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def parse(data: Any, source: str, kind: type[Config] = Config) -> Config:
@@ -116,28 +102,25 @@ def parse(data: Any, source: str, kind: type[Config] = Config) -> Config:
         raise ConfigError([f"{source}: {problem}" for problem in problems])
     config: Config | None = convert_dataclass(kind, data, "", problems)
     if problems or config is None:
-        raise ConfigError([f"{source}: {problem}" for problem in problems])
+        raise ConfigError([f"{source}: {problem}" for problem in problems.redacted()])
     config.source = source
     return config
 
 
 def load_file(path: str | os.PathLike[str]) -> Config:
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError([f"{name}: (file): not found"]) from None
-    except OSError as exc:
-        raise ConfigError([f"{name}: (file): cannot read: {exc.strerror}"]) from None
+    raw = read_limited(path, name, MAX_CONFIG_BYTES)
     try:
         text = raw.decode("utf-8")
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = load_yaml(text, name)
+    except RecursionError:
+        raise ConfigError([f"{name}: (file): nested too deeply"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{name}: (file): not UTF-8 text; expected a YAML file"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = str(getattr(exc, "problem", None) or exc)[:200]
         raise ConfigError([f"{name}: {where}: invalid YAML: {problem}"]) from None
     return parse(data, name)
 

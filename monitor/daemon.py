@@ -21,12 +21,14 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from monitor import __version__
 from monitor.config import Config
+from monitor.diskspace import DiskSpaceCollector
 from monitor.history import History
+from monitor.httpserver import DroppedConnectionsCollector
 from monitor.jobs.base import Job, JobEnv, build_job
 from monitor.logs import event
 from monitor.metrics import Metrics
 from monitor.runner import JobRunner
-from monitor.web import MetricsServer, make_handler
+from monitor.web import build_server
 from monitor.webpage.statuspage import StatusPage
 
 log = logging.getLogger("monitor.daemon")
@@ -62,8 +64,11 @@ class Daemon:
         cards = [card for runner in self.runners if (card := runner.job.card()) is not None]
         self.history = History(cards)
         self.page = StatusPage(self.history, self.runners, cards)
-        handler = make_handler(self.metrics.registry, self.page, self.health)
-        self.server = MetricsServer(config.listen_address, handler)
+        # free space where the daemon keeps its state, computed at each scrape
+        self.metrics.registry.register(DiskSpaceCollector([self.state_dir]))
+        self.server = build_server(config.listen_address, self.metrics.registry, self.page,
+                                   self.health, config.web_config_file)
+        self.metrics.registry.register(DroppedConnectionsCollector(self.server))
 
     def health(self) -> tuple[bool, str]:
         if not self.scheduler.running:

@@ -15,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.diskspace import StateWriteMetrics
 
 JOB_RESULTS = ("success", "failure", "timeout", "skipped")
 
@@ -119,3 +120,4 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.daemon = SelfMetrics(self.registry)
+        self.state_writes = StateWriteMetrics(self.registry)

@@ -23,6 +23,7 @@ MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("test_stack_e2e.py", ("netns", "slow")),
     ("test_stack_*.py", ("stack",)),
     ("test_container*.py", ("container", "slow")),
+    ("test_web_abuse.py", ("slow",)),
 )
 
 

@@ -139,7 +139,7 @@ def test_good_config_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_defaults_match_the_documented_ones() -> None:
     config = Config()
-    assert config.listen_address == ("0.0.0.0", 10132)
+    assert config.listen_address == ("127.0.0.1", 10132)  # loopback unless opened
     assert (config.jobs.latency.enabled, config.jobs.latency.interval) == (True, 15)
     assert (config.jobs.bandwidth.enabled, config.jobs.bandwidth.interval) == (True, 3600)
     assert not config.jobs.iperf.enabled

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from monitor.configschema import Duration, bounded
+from monitor.configschema import Duration, bounded, describe_value
 from monitor.jobconfig import JobConfig
 
 PARALLEL_REQUESTS = 4  # concurrent requests (job.py)
@@ -32,7 +32,8 @@ class LocalSensorConfig:
         if not self.name.strip():
             problems.append(("name", "must not be empty"))
         if not self.url.startswith(("http://", "https://")):
-            problems.append(("url", f'expected "http://<device>/data.json", got "{self.url}"'))
+            problems.append(("url", 'expected "http://<device>/data.json", '
+                             f"got {describe_value(self.url)}"))
         return problems
 
 
@@ -57,7 +58,8 @@ class AqiConfig(JobConfig):
         if self.enabled and not (self.sensors or self.area or self.local):
             problems.append(("sensors", "the aqi job needs sensors, an area or a local sensor"))
         if not self.api_url.startswith(("http://", "https://")):
-            problems.append(("api_url", f'expected an http(s) URL, got "{self.api_url}"'))
+            problems.append(("api_url",
+                             f"expected an http(s) URL, got {describe_value(self.api_url)}"))
         names = [local.name for local in self.local if local is not None]
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(("local", f"two local sensors share the name {name!r}"))

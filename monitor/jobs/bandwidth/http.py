@@ -4,7 +4,10 @@ Each direction runs `streams` connections at once. The first `warmup` seconds (T
 connection set-up) are moved but not measured; the rate is the bytes moved after the warm-up
 divided by the time since. A direction ends at `duration` after the warm-up, earlier once three
 consecutive one-second rates agree within 2 %, and always before it moves its share of
-`max_bytes`. Upload bodies are generated chunk by chunk (chunked transfer encoding) from one
+`max_bytes`: each stream checks the shared count after every 64 KiB, and a download asks
+only for what is left (`Range: bytes=0-N`, honoured by file servers; the stream stops reading
+either way), so the bytes moved stay within a few chunks of the cap, not 0.1 s of line rate.
+Upload bodies are generated chunk by chunk (chunked transfer encoding) from one
 64 KiB block, so memory does not grow with the size of the test; the upload rate counts
 the bytes the receiver acknowledged (bytes written minus the socket's unacknowledged queue),
 not the bytes handed to a growing send buffer.
@@ -33,6 +36,7 @@ from monitor.jobs.bandwidth.result import BandwidthError, BandwidthResult, ByteT
 from monitor.jobs.bandwidth.rtt import LoadedRttProbe, tcp_connect_rtt
 
 CHUNK = 64 * 1024
+MIN_PIECE = 1024  # the smallest read or upload frame near the max_bytes cap
 SAMPLE_INTERVAL = 0.1
 STABLE_WINDOW = 1.0
 STABLE_COUNT = 3
@@ -108,6 +112,47 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, requests.ConnectionError):
         return f"connection failed or reset: {exc}"
     return describe(exc)
+
+
+class ByteCap:
+    """A phase's share of `max_bytes`, shared by its streams (they check it per chunk)."""
+
+    def __init__(self, tally: ByteTally, direction: str, cap: int,
+                 clock: Callable[[], float]) -> None:
+        self.tally, self.direction, self.cap, self._clock = tally, direction, cap, clock
+        self._base = tally.get(direction)
+        self.reached_at: float | None = None  # when a stream saw the cap reached
+        self._claimed = 0  # bytes asked for in download ranges, so together they fit the cap
+        self._lock = threading.Lock()
+
+    def claim(self, streams: int, most: int | None = None) -> int:
+        """Bytes one request (or upload frame, `most`=CHUNK) may move: a share of what no
+        other has claimed yet, at least a chunk; 0 when the cap is taken."""
+        with self._lock:
+            free = self.cap - self._claimed
+            if free <= 0:
+                return 0
+            size = max(min(free, CHUNK), free // streams)
+            if most is not None:
+                size = min(size, most)
+            self._claimed += size
+            return size
+
+    def release(self, unused: int) -> None:
+        """Give back what a request asked for but did not receive."""
+        with self._lock:
+            self._claimed -= max(0, unused)
+
+    def next_read(self, streams: int) -> int:
+        """How much one of `streams` streams moves next: a whole chunk while far from the cap,
+        its share of what is left near it (so the streams together end close to the cap)."""
+        return min(CHUNK, max(MIN_PIECE, self.remaining() // streams))
+
+    def remaining(self) -> int:
+        left = self.cap - (self.tally.get(self.direction) - self._base)
+        if left <= 0 and self.reached_at is None:
+            self.reached_at = self._clock()
+        return left
 
 
 @dataclass
@@ -193,6 +238,7 @@ class HttpBackend:
         errors: list[str] = []
         uploads: list[_SentBytes] = []
         base = tally.get(phase.direction)
+        cap = ByteCap(tally, phase.direction, phase.cap_bytes, self._clock)
 
         def moved() -> int:
             if phase.direction == "download":
@@ -202,9 +248,9 @@ class HttpBackend:
         def guarded() -> None:
             try:
                 if phase.direction == "download":
-                    self._download_stream(phase, done, tally)
+                    self._download_stream(phase, done, tally, cap)
                 else:
-                    self._upload_stream(phase, done, tally, uploads)
+                    self._upload_stream(phase, done, tally, uploads, cap)
             except Exception as exc:  # noqa: BLE001 - reported as the phase's failure
                 # also after `done`: a read still blocked at the end is a stalled server
                 errors.append(_describe(exc))
@@ -215,14 +261,14 @@ class HttpBackend:
         started = self._clock()
         for thread in threads:
             thread.start()
-        samples, measured = self._sample(phase, stop, started, moved, errors)
+        samples, measured = self._sample(phase, stop, started, moved, errors, cap)
         done.set()
         for thread in threads:
             thread.join(phase.io_timeout + CONNECT_TIMEOUT)
         return _phase_rate(phase, stop, errors, samples, measured, started)
 
     def _sample(self, phase: Phase, stop: threading.Event, started: float,
-                moved: Callable[[], int], errors: list[str]
+                moved: Callable[[], int], errors: list[str], cap: ByteCap
                 ) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
         """(time, bytes moved) every SAMPLE_INTERVAL, all of them and those after the warm-up,
         until a stream fails, the job is stopped, the time or byte cap is reached, or the rate
@@ -234,39 +280,64 @@ class HttpBackend:
         while True:
             stop.wait(SAMPLE_INTERVAL)
             now, count = self._clock(), moved()
+            if cap.reached_at is not None:  # the streams stopped then, not at this sample
+                now = max(samples[-1][0], min(now, cap.reached_at))
             samples.append((now, count))
             if now >= warmup_end:
                 measured.append((now, count))
-            if (errors or stop.is_set() or now >= deadline or count >= phase.cap_bytes
+            if (errors or stop.is_set() or now >= deadline or cap.remaining() <= 0
                     or (now - warmup_end >= min(MIN_MEASURED, phase.duration)
                         and is_stable(measured))):
                 return samples, measured
 
-    def _download_stream(self, phase: Phase, done: threading.Event, tally: ByteTally) -> None:
+    def _download_stream(self, phase: Phase, done: threading.Event, tally: ByteTally,
+                         cap: ByteCap) -> None:
         timeout = (CONNECT_TIMEOUT, phase.io_timeout)
         with self._session_factory() as session:
             while not done.is_set():
-                with session.get(phase.url, stream=True, timeout=timeout, headers={
-                        "Accept-Encoding": "identity", "Cache-Control": "no-cache"}) as response:
-                    _check_status(response, "download")
-                    if response.headers.get("Content-Type", "").startswith("text/html"):
-                        raise BandwidthError("download: the URL returned an HTML page (a login "
-                                             "or error page?), not test data")
-                    expected = response.headers.get("Content-Length")
-                    got = 0
-                    for chunk in response.raw.stream(CHUNK, decode_content=False):
-                        got += len(chunk)
-                        tally.add("download", len(chunk))
-                        if done.is_set():
-                            return
-                    if got == 0:
-                        raise BandwidthError("download: empty response body")
-                    if expected is not None and expected.isdigit() and got < int(expected):
-                        raise BandwidthError(f"download: body truncated at {got} of "
-                                             f"{expected} bytes")
+                if cap.remaining() <= 0:
+                    done.set()
+                    return
+                share = cap.claim(phase.streams)
+                if share <= 0:
+                    return  # the other streams' requests take the rest of the cap
+                got = 0
+                try:
+                    got = self._download_range(phase, session, timeout, share, done, tally, cap)
+                finally:
+                    cap.release(share - got)
+
+    def _download_range(self, phase: Phase, session: requests.Session,
+                        timeout: tuple[float, float], share: int, done: threading.Event,
+                        tally: ByteTally, cap: ByteCap) -> int:
+        """One request for up to `share` bytes (a server that ignores Range sends more, and
+        is read only up to the cap); returns the bytes received."""
+        got = 0
+        with session.get(phase.url, stream=True, timeout=timeout, headers={
+                "Accept-Encoding": "identity", "Cache-Control": "no-cache",
+                "Range": f"bytes=0-{share - 1}"}) as response:
+            _check_status(response, "download")
+            if response.headers.get("Content-Type", "").startswith("text/html"):
+                raise BandwidthError("download: the URL returned an HTML page (a login "
+                                     "or error page?), not test data")
+            expected = response.headers.get("Content-Length")
+            while chunk := response.raw.read(cap.next_read(phase.streams),
+                                             decode_content=False):
+                got += len(chunk)
+                tally.add("download", len(chunk))
+                if done.is_set():
+                    return got
+                if cap.remaining() <= 0:
+                    done.set()
+                    return got
+            if got == 0:
+                raise BandwidthError("download: empty response body")
+            if expected is not None and expected.isdigit() and got < int(expected):
+                raise BandwidthError(f"download: body truncated at {got} of {expected} bytes")
+        return got
 
     def _upload_stream(self, phase: Phase, done: threading.Event, tally: ByteTally,
-                       progress: list[_SentBytes]) -> None:
+                       progress: list[_SentBytes], cap: ByteCap) -> None:
         parts = urlsplit(phase.url)
         https = parts.scheme == "https"
         connection_class = http.client.HTTPSConnection if https else http.client.HTTPConnection
@@ -288,22 +359,10 @@ class HttpBackend:
                 progress.append(sent)
                 try:
                     if fixed is None:
-                        while not done.is_set():
-                            connection.send(frame)
-                            sent.sent += len(frame)
-                            tally.add("upload", len(self._block))
-                        connection.send(b"0\r\n\r\n")
-                    else:
-                        left = fixed
-                        while left and not done.is_set():
-                            piece = self._block[:left]
-                            connection.send(piece)
-                            sent.sent += len(piece)
-                            tally.add("upload", len(piece))
-                            left -= len(piece)
-                        if left:
-                            sent.finish()
-                            return  # the phase ended mid-body: drop it, as a browser would
+                        self._send_chunked(connection, frame, phase, done, tally, sent, cap)
+                    elif not self._send_fixed(connection, fixed, phase, done, tally, sent, cap):
+                        sent.finish()
+                        return  # the phase ended mid-body: drop it, as a browser would
                 except OSError as exc:
                     sent.finish()
                     raise BandwidthError(_refusal(connection, exc)) from exc
@@ -315,6 +374,43 @@ class HttpBackend:
                     raise BandwidthError(f"upload: HTTP {response.status} {response.reason}")
             finally:
                 connection.close()
+
+
+    @staticmethod
+    def _send_chunked(connection: http.client.HTTPConnection, frame: bytes, phase: Phase,
+                      done: threading.Event, tally: ByteTally, sent: _SentBytes,
+                      cap: ByteCap) -> None:
+        """One chunked body, frame by frame, until the phase ends or its cap is taken."""
+        block = frame[frame.index(b"\r\n") + 2:-2]
+        while not done.is_set():
+            size = cap.claim(phase.streams, most=CHUNK)
+            if size <= 0:
+                done.set()
+                break
+            piece = frame if size == CHUNK else b"%x\r\n" % size + block[:size] + b"\r\n"
+            connection.send(piece)
+            sent.sent += len(piece)
+            tally.add("upload", size)
+            cap.remaining()  # notes when the cap was reached
+        connection.send(b"0\r\n\r\n")
+
+    def _send_fixed(self, connection: http.client.HTTPConnection, length: int, phase: Phase,
+                    done: threading.Event, tally: ByteTally, sent: _SentBytes,
+                    cap: ByteCap) -> bool:
+        """One body of `length` bytes (Content-Length); False if the phase ended or the cap
+        was taken before all of it was sent."""
+        left = length
+        while left and not done.is_set():
+            size = cap.claim(phase.streams, most=min(CHUNK, left))
+            if size <= 0:
+                done.set()
+                break
+            connection.send(self._block[:size])
+            sent.sent += size
+            tally.add("upload", size)
+            cap.remaining()
+            left -= size
+        return not left
 
 
 class _SentBytes:

@@ -133,7 +133,8 @@ class BandwidthJob(Job):
                  rtt_targets: Sequence[PingTarget] = (),
                  icmp_mode: Literal["auto", True, False] = "auto",
                  backend: Backend | None = None, fallbacks: Sequence[Backend] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_write_failure: Callable[[OSError], None] | None = None) -> None:
         """`rtt_targets`/`icmp_mode`: what loaded RTT pings (the first internet target) and
         how; the daemon passes the latency job's targets and socket mode. `backend` and
         `fallbacks` default to the config's."""
@@ -148,7 +149,7 @@ class BandwidthJob(Job):
             if config.cross_check else None
         self._clock = clock
         self._last_cross_check: float | None = None
-        self.usage = UsageStore(state_dir / USAGE_FILE)
+        self.usage = UsageStore(state_dir / USAGE_FILE, on_write_failure=on_write_failure)
         for direction in DIRECTIONS:
             self.metrics.bytes.labels(direction=direction)
         set_plan(config, metrics)
@@ -260,4 +261,6 @@ def build(env: JobEnv) -> BandwidthJob:
     return BandwidthJob(env.job_config("bandwidth", BandwidthConfig),
                         BandwidthMetrics(env.metrics.registry),
                         state_dir=env.state_dir, rtt_targets=latency.targets,
-                        icmp_mode=latency.privileged)
+                        icmp_mode=latency.privileged,
+                        on_write_failure=lambda _: env.metrics.state_writes.failures.labels(
+                            file=USAGE_FILE).inc())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from monitor.configschema import Duration, bounded
+from monitor.configschema import Duration, bounded, describe_value
 from monitor.jobconfig import JobConfig
 
 
@@ -22,7 +22,7 @@ class Ec2Config:
     def validate(self) -> list[tuple[str, str]]:
         if not self.instance_id.startswith("i-"):
             return [("instance_id", f'expected an id like "i-0123456789abcdef0", '
-                                    f'got "{self.instance_id}"')]
+                                    f"got {describe_value(self.instance_id)}")]
         return []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,7 +61,8 @@ class LatencyConfig(JobConfig):
         problems = []
         if self.enabled and not self.targets:
             problems.append(("targets", "needs at least one target while the job is enabled"))
-        labels = [target.label for target in self.targets if target is not None]
-        for label in sorted({lbl for lbl in labels if labels.count(lbl) > 1}):
+        labels = Counter(target.label for target in self.targets if target is not None)
+        for label in sorted(label for label, seen in labels.items() if seen > 1):
+            # a referenced label's repr names its source, not its content
             problems.append(("targets", f"two targets share the label {label!r}; give one a name"))
         return problems
