@@ -23,7 +23,8 @@ import struct
 import termios
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ from monitor.jobs.bandwidth.rtt import LoadedRttProbe, tcp_connect_rtt
 
 CHUNK = 64 * 1024
 MIN_PIECE = 1024  # the smallest read or upload frame near the max_bytes cap
+READ_WAIT = 0.01  # a stream with nothing left to read waits this long for the others' reads
 SAMPLE_INTERVAL = 0.1
 STABLE_WINDOW = 1.0
 STABLE_COUNT = 3
@@ -123,6 +125,7 @@ class ByteCap:
         self._base = tally.get(direction)
         self.reached_at: float | None = None  # when a stream saw the cap reached
         self._claimed = 0  # bytes asked for in download ranges, so together they fit the cap
+        self._reading = 0  # bytes of download reads in progress, not in the tally yet
         self._lock = threading.Lock()
 
     def claim(self, streams: int, most: int | None = None) -> int:
@@ -143,10 +146,21 @@ class ByteCap:
         with self._lock:
             self._claimed -= max(0, unused)
 
-    def next_read(self, streams: int) -> int:
-        """How much one of `streams` streams moves next: a whole chunk while far from the cap,
-        its share of what is left near it (so the streams together end close to the cap)."""
-        return min(CHUNK, max(MIN_PIECE, self.remaining() // streams))
+    @contextmanager
+    def read(self, streams: int) -> Iterator[int]:
+        """How much one of `streams` streams reads next, reserved until the read is counted:
+        a whole chunk while far from the cap, its share of what is neither moved nor being
+        read near it, 0 when the reads in progress take the rest. Without the reservation,
+        streams reading a server that ignores Range overshoot by a chunk each."""
+        with self._lock:
+            free = self.remaining() - self._reading
+            size = 0 if free <= 0 else min(CHUNK, max(MIN_PIECE, free // streams), free)
+            self._reading += size
+        try:
+            yield size
+        finally:
+            with self._lock:
+                self._reading -= size
 
     def remaining(self) -> int:
         left = self.cap - (self.tally.get(self.direction) - self._base)
@@ -321,15 +335,21 @@ class HttpBackend:
                 raise BandwidthError("download: the URL returned an HTML page (a login "
                                      "or error page?), not test data")
             expected = response.headers.get("Content-Length")
-            while chunk := response.raw.read(cap.next_read(phase.streams),
-                                             decode_content=False):
-                got += len(chunk)
-                tally.add("download", len(chunk))
+            while True:
+                with cap.read(phase.streams) as size:
+                    chunk = response.raw.read(size, decode_content=False) if size else None
+                    if chunk:
+                        got += len(chunk)
+                        tally.add("download", len(chunk))
+                if chunk == b"":
+                    break
                 if done.is_set():
                     return got
                 if cap.remaining() <= 0:
                     done.set()
                     return got
+                if chunk is None:  # another stream's read takes the rest; it may fail
+                    done.wait(READ_WAIT)
             if got == 0:
                 raise BandwidthError("download: empty response body")
             if expected is not None and expected.isdigit() and got < int(expected):

@@ -7,6 +7,7 @@ import json
 import threading
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,21 @@ def test_cloudflare_speaks_down_and_up_with_fixed_sizes(stand_in: str):
     # what the client counted is what the server read (uploads) / what it wrote (downloads)
     assert stats["upload_bytes"] == tally.get("upload")
     assert 0 < tally.get("download") <= stats["written"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("backend", ["cloudflare", "librespeed"])
+def test_public_backends_keep_to_max_bytes(stand_in: str, backend: str):
+    """Neither server honours Range and both take fixed-length upload bodies (25 and 20 MiB),
+    yet each direction stops at its half of max_bytes."""
+    capped = replace(SHORT, max_bytes=ByteSize(4_000_000), duration=Duration(3))
+    measured = CloudflareBackend(CloudflareConfig(url=stand_in), capped) \
+        if backend == "cloudflare" else \
+        LibreSpeedBackend(LibreSpeedConfig(url=f"{stand_in}/backend"), capped)
+    tally = ByteTally()
+    measured.measure(threading.Event(), tally, None)
+    for direction in ("download", "upload"):
+        assert 1_000_000 < tally.get(direction) <= 2_000_000, direction
+    assert control(stand_in, "_stats")["upload_bytes"] <= 2_000_000  # type: ignore[operator]
 
 
 def test_librespeed_picks_the_listed_server_that_answers(stand_in: str):
