@@ -13,6 +13,9 @@ NEEDED_COMMANDS += dockerd containerd runc debootstrap git
 # multi-site (docs/multi-site.md): the central store and its rule evaluator
 DEBIAN_PACKAGES += victoria-metrics
 NEEDED_COMMANDS += victoria-metrics vmalert
+# Home Assistant MQTT discovery (docs/home-assistant.md): a real broker and its password tool
+DEBIAN_PACKAGES += mosquitto mosquitto-clients
+NEEDED_COMMANDS += mosquitto mosquitto_passwd mosquitto_sub
 
 .PHONY: test lint system-deps venv bench clean
 
@@ -49,7 +52,7 @@ $(VENV)/.installed: pyproject.toml
 
 bench: system-deps venv
 	$(PY) -m bench.daemon
-	for b in latency bandwidth aqi stack web; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
+	for b in latency bandwidth aqi stack web mqtt; do [ ! -f bench/$$b.py ] || $(PY) -m bench.$$b; done
 	$(PY) -m bench.container
 	$(PY) -m bench.multisite
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from monitor.charts import Chart
+from monitor.entities import Entity
 from monitor.series import Latest, SeriesKey, Table
 
 
@@ -67,6 +68,12 @@ class Card(Protocol):
 
     def figures(self, view: JobView) -> Sequence[Figure]:
         """The current values, typed (what an MQTT publisher or a report reads)."""
+        return ()
+
+    def entities(self) -> Sequence[Entity]:
+        """Its entities for a home automation system (monitor/entities.py), asked once at
+        start; the MQTT publisher (monitor/mqtt) declares them to Home Assistant and reads
+        their values after each run."""
         return ()
 
     def charts(self, view: JobView) -> Sequence[Chart]:

@@ -12,6 +12,7 @@ import yaml
 from monitor.configschema import ConfigError, Problems, convert_dataclass, describe_value
 from monitor.jobconfig import JobConfig
 from monitor.jobs.registry import JobsConfig
+from monitor.mqtt.config import MqttConfig
 from monitor.yamlsafe import load_yaml, read_limited
 
 __all__ = ["Config", "ConfigError", "JobConfig", "JobsConfig", "LogConfig", "load", "parse"]
@@ -41,6 +42,7 @@ class Config:
     web_config_file: str | None = None
     log: LogConfig = field(default_factory=LogConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    mqtt: MqttConfig | None = None  # Home Assistant discovery (docs/home-assistant.md)
     # the file it came from, set by parse(); init=False: not a config key
     source: str = field(default="(defaults)", init=False, repr=False, compare=False)
 

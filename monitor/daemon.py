@@ -69,6 +69,11 @@ class Daemon:
         self.server = build_server(config.listen_address, self.metrics.registry, self.page,
                                    self.health, config.web_config_file)
         self.metrics.registry.register(DroppedConnectionsCollector(self.server))
+        self.mqtt = None  # Home Assistant discovery of the cards' entities
+        if config.mqtt is not None:
+            from monitor.mqtt.publisher import MqttPublisher  # noqa: PLC0415 - paho only if used
+
+            self.mqtt = MqttPublisher(config, self.metrics.registry, cards)
 
     def health(self) -> tuple[bool, str]:
         if not self.scheduler.running:
@@ -90,6 +95,8 @@ class Daemon:
             for task in runner.job.periodic():
                 self._schedule(f"{runner.name}-{task.name}", task.interval, task.func,
                                now + timedelta(seconds=task.interval))
+        if self.mqtt is not None:
+            self.mqtt.start()
         self.scheduler.start()
         # start-up objects live for the whole run: keep the collector from rescanning them,
         # which steadies /metrics tail latency
@@ -102,6 +109,8 @@ class Daemon:
     def _run(self, runner: JobRunner) -> None:
         outcome = runner.run_once()
         self.history.observe(runner.name, outcome.result, outcome.summary, outcome.finished_at)
+        if self.mqtt is not None:
+            self.mqtt.job_ran(runner.name, outcome.result, outcome.summary, outcome.finished_at)
         self.page.charts(time.time())  # rebuilt here, in the job's thread, not by a request
 
     def _schedule(self, job_id: str, interval: float, func: Any, first: datetime) -> None:
@@ -120,6 +129,8 @@ class Daemon:
             runner.join(max(0.0, deadline - time.monotonic()))
         for runner in self.runners:
             runner.job.close()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         self.server.stop()
         event(log, logging.INFO, "home-monitor stopped")
 

@@ -1,7 +1,8 @@
 """docs/architecture.md's checklist, followed for a tiny job (tests/support/tick_job.py):
 the config loader, `check-config`'s list, the daemon's scheduler, self-metrics, hooks,
-/metrics, the status page, /api/status and the generated Grafana dashboards all take the new
-job from its own files and one registration line, without an edit anywhere else."""
+/metrics, the status page, /api/status, the Home Assistant entities published over MQTT and
+the generated Grafana dashboards all take the new job from its own files and one registration
+line, without an edit anywhere else."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from monitor.config import Config, ConfigError, parse
 from monitor.daemon import Daemon
 from monitor.jobs.base import JobEnv, build_job
 from monitor.metrics import Metrics
+from tests.support.mosquitto import broker, subscriber
 from tests.support.procs import REPO, free_port, http_get, minimal_config, wait_until
 from tests.support.tick_job import TickConfig, TickJob, TickSiteConfig
 
@@ -77,6 +79,33 @@ def test_the_daemon_builds_schedules_and_closes_the_new_job(tmp_path: Path) -> N
         the_daemon.stop()
     assert job.hooks == ["on_start", "close"]
     assert job.total >= 6
+
+
+def test_the_new_jobs_entity_is_published_to_home_assistant(tmp_path: Path) -> None:
+    """Its card's entity reaches a real Mosquitto broker (on loopback) as a discovery config
+    and a state, as the built-in jobs' entities do."""
+    (tmp_path / "broker").mkdir()
+    with broker(tmp_path / "broker") as running:
+        data = minimal_config(tmp_path, free_port(), tick={"enabled": True, "interval": "300ms"})
+        data["mqtt"] = {"url": running.url}
+        the_daemon = Daemon(parse(data, "tick.yml", TickSiteConfig), CollectorRegistry())
+        config_topic = "homeassistant/sensor/home_monitor/tick_total/config"
+        state_topic = "home-monitor/tick/state"
+        with subscriber(running.port, [config_topic, state_topic]) as sub:
+            the_daemon.start()
+            try:
+                state = wait_until(lambda: next(
+                    (json.loads(m.payload) for m in reversed(sub.all())
+                     if m.topic == state_topic and json.loads(m.payload)["total"] >= 2), None),
+                    15, what="the tick job's state")
+            finally:
+                the_daemon.stop()
+            config = json.loads(next(m.payload for m in sub.all() if m.topic == config_topic))
+    assert state["total"] >= 2
+    assert config["unique_id"] == "home_monitor_tick_total"
+    assert config["state_topic"] == state_topic
+    assert config["state_class"] == "total_increasing"
+    assert config["value_template"] == "{{ value_json.total }}"
 
 
 def test_build_job_finds_the_module_the_config_class_names(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ prove that a job needs nothing outside its own files. It counts: each run adds `
 In the real tree these pieces are files of the job's package (config.py, metrics.py, card.py,
 job.py) and its registration line is a field of JobsConfig in monitor/jobs/registry.py; a test
 cannot edit that file, so this one declares the line in a JobsConfig subclass (and the Config
-that uses it). Nothing else names the job: the status page, /api/status and the generated
-dashboards take it from its card and `PANELS`.
+that uses it). Nothing else names the job: the status page, /api/status, the Home Assistant
+entities (MQTT) and the generated dashboards take it from its card and `PANELS`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from monitor.cards import Card, Figure, JobView, PanelSpec
 from monitor.charts import Chart, Line
 from monitor.config import Config, JobConfig, JobsConfig
 from monitor.configschema import Duration, bounded
+from monitor.entities import Entity, rounded
 from monitor.htmlparts import num
 from monitor.jobs.base import Job, JobEnv, Periodic
 from monitor.series import SeriesKey, number
@@ -74,6 +75,11 @@ class TickCard(Card):
     def figures(self, view: JobView) -> list[Figure]:
         return [Figure("tick total", number(view.latest.summary["total"]) if view.latest
                        else None)]
+
+    def entities(self) -> list[Entity]:
+        # its Home Assistant entity, published when `mqtt:` is configured
+        return [Entity("total", "Tick total", lambda reading: rounded(reading.summary["total"]),
+                       state_class="total_increasing", icon="mdi:counter")]
 
     def charts(self, view: JobView) -> list[Chart]:
         return [Chart("Tick total", "steps", [Line("total", "s0", view.table.points(TOTAL))])]

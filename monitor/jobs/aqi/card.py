@@ -10,7 +10,9 @@ from typing import Any
 
 from monitor.cards import Card, Figure, JobView
 from monitor.charts import Band, Chart, Line
+from monitor.entities import Entity
 from monitor.htmlparts import iso, num
+from monitor.jobs.aqi import entities
 from monitor.jobs.aqi.indices import DAQI_COLOURS, DAQI_UPPER, daqi_band
 from monitor.series import SeriesKey, number
 
@@ -29,6 +31,9 @@ def daqi_bands(pollutant: str) -> list[Band]:
 
 class AqiCard(Card):
     job = "aqi"
+
+    def __init__(self, scales: Sequence[str] = ("uk_daqi",)) -> None:
+        self.scales = scales  # the configured index scales, for entities()
 
     def series(self, summary: Mapping[str, Any]) -> dict[SeriesKey, float | None]:
         return {PM25: number(summary.get("pm25_median")),
@@ -50,6 +55,9 @@ class AqiCard(Card):
         return [Figure("PM2.5", number(summary.get("pm25_median")), "µg/m³", "pm25"),
                 Figure("PM10", number(summary.get("pm10_median")), "µg/m³", "pm10"),
                 Figure("UK DAQI", number(summary.get("uk_daqi_worst")), "", "aqi")]
+
+    def entities(self) -> list[Entity]:
+        return entities.declare(self.scales)
 
     def charts(self, view: JobView) -> list[Chart]:
         return [Chart(f"{title} (bands: DAQI index)", "µg/m³",

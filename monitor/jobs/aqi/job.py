@@ -329,7 +329,7 @@ class AqiJob(Job):
     # --- the Job protocol ----------------------------------------------------------------------
 
     def card(self) -> AqiCard:
-        return AqiCard()
+        return AqiCard(self.config.scales)
 
     def run(self, stop: threading.Event) -> dict[str, Any]:
         result = self.measure(stop)

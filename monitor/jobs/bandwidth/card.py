@@ -10,7 +10,9 @@ from typing import Any
 
 from monitor.cards import Card, Figure, JobView
 from monitor.charts import Chart, Line
+from monitor.entities import Entity
 from monitor.htmlparts import clock, data_size, iso, mbps, rows
+from monitor.jobs.bandwidth import entities
 from monitor.jobs.bandwidth.budget import UsageStore, current_month
 from monitor.series import SeriesKey, number
 
@@ -58,6 +60,9 @@ class BandwidthCard(Card):
                 for d in DIRECTIONS] + [
             Figure("data used this month", None if self.used_bytes is None
                    else float(self.used_bytes), "B", "data_size")]
+
+    def entities(self) -> list[Entity]:
+        return entities.declare(self.usage, self.budget_bytes)
 
     def charts(self, view: JobView) -> list[Chart]:
         lines = [Line(f"speed test {d}", f"s{i}", view.table.points(SeriesKey("mbps", d)),

@@ -9,7 +9,9 @@ from typing import Any
 
 from monitor.cards import Card, Figure, JobView
 from monitor.charts import Chart, Line
+from monitor.entities import Entity
 from monitor.htmlparts import clock, data_size, duration, iso, mbps, rows
+from monitor.jobs.iperf import entities
 from monitor.jobs.iperf.config import Ec2Config
 from monitor.jobs.iperf.metrics import IperfMetrics
 from monitor.series import SeriesKey, number
@@ -22,8 +24,10 @@ EGRESS_USD_PER_GB = 0.09
 class IperfCard(Card):
     job = "iperf"
 
-    def __init__(self, ec2: Ec2Config | None, metrics: IperfMetrics) -> None:
+    def __init__(self, ec2: Ec2Config | None, metrics: IperfMetrics,
+                 directions: Sequence[str] = DIRECTIONS) -> None:
         self.ec2, self.metrics = ec2, metrics
+        self.directions = directions  # the configured ones, for entities()
 
     def series(self, summary: Mapping[str, Any]) -> dict[SeriesKey, float | None]:
         return {SeriesKey("mbps", d): _mbps(summary, d) for d in DIRECTIONS}
@@ -35,6 +39,9 @@ class IperfCard(Card):
         summary = view.latest.summary if view.latest else {}
         return [Figure(f"iperf {d}", _mbps(summary, d), "Mbit/s", "data_rate")
                 for d in DIRECTIONS]
+
+    def entities(self) -> list[Entity]:
+        return entities.declare(self.directions, self.ec2, self.metrics)
 
     def charts(self, view: JobView) -> list[Chart]:
         lines = [Line(f"iperf {d}", f"s{2 + i}", view.table.points(SeriesKey("mbps", d)),

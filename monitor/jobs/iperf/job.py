@@ -274,7 +274,7 @@ class IperfJob(Job):
     # -- one run --
 
     def card(self) -> IperfCard:
-        return IperfCard(self.config.ec2, self.metrics)
+        return IperfCard(self.config.ec2, self.metrics, self.config.directions)
 
     def run(self, stop: threading.Event) -> Mapping[str, Any]:
         abort = AnyEvent(stop, self.shutdown)

@@ -11,7 +11,10 @@ from typing import Any
 
 from monitor.cards import Card, Figure, JobView
 from monitor.charts import Chart, Line
+from monitor.entities import Entity
 from monitor.htmlparts import clock, duration, iso, num, rows
+from monitor.jobs.latency import entities
+from monitor.jobs.latency.metrics import LatencyMetrics
 from monitor.outages import Outage, RecentOutages
 from monitor.series import SeriesKey, number
 
@@ -34,9 +37,11 @@ class Span:
 class LatencyCard(Card):
     job = "latency"
 
-    def __init__(self, outage_log: RecentOutages | None = None, window: float = WINDOW) -> None:
+    def __init__(self, outage_log: RecentOutages | None = None, window: float = WINDOW,
+                 metrics: LatencyMetrics | None = None, targets: Sequence[str] = ()) -> None:
         self.outage_log = outage_log  # the job's outage log (monitor/outages.py)
         self.window = window
+        self.metrics, self.targets = metrics, targets  # for entities(): the job's own
         self.outages: deque[Span] = deque(maxlen=MAX_OUTAGES)
         self._seen: set[tuple[float, float]] = set()
         self.internet_up: bool | None = None
@@ -92,6 +97,9 @@ class LatencyCard(Card):
             found += [Figure(f"{label} rtt", target["rtt_ms"], "ms", "duration"),
                       Figure(f"{label} loss", target["loss_ratio"])]
         return found
+
+    def entities(self) -> list[Entity]:
+        return [] if self.metrics is None else entities.declare(self.metrics, self.targets)
 
     def charts(self, view: JobView) -> list[Chart]:
         table = view.table

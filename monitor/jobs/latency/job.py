@@ -292,7 +292,8 @@ class LatencyJob(Job):
     # --- a run: the window since the previous one ---
 
     def card(self) -> LatencyCard:
-        return LatencyCard(self.metrics.recent_outages)
+        return LatencyCard(self.metrics.recent_outages, metrics=self.metrics,
+                           targets=[target.label for target in self.config.targets])
 
     def run(self, stop: threading.Event) -> dict[str, Any]:
         started = time.monotonic()
