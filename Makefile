@@ -10,12 +10,19 @@ NEEDED_COMMANDS += chromium
 # container tests: a private dockerd (Debian's engine, 20.10) and a debootstrapped python base
 DEBIAN_PACKAGES += docker.io debootstrap git
 NEEDED_COMMANDS += dockerd containerd runc debootstrap git
+# arm images under emulation (tests/test_container_arm.py): qemu registered with binfmt_misc
+DEBIAN_PACKAGES += qemu-user-static
+NEEDED_COMMANDS += qemu-aarch64-static qemu-arm-static
 # multi-site (docs/multi-site.md): the central store and its rule evaluator
 DEBIAN_PACKAGES += victoria-metrics
 NEEDED_COMMANDS += victoria-metrics vmalert
 # Home Assistant MQTT discovery (docs/home-assistant.md): a real broker and its password tool
 DEBIAN_PACKAGES += mosquitto mosquitto-clients
 NEEDED_COMMANDS += mosquitto mosquitto_passwd mosquitto_sub
+# where it broke (tests/jobs/latency/test_where_netns.py): the "internet"'s DNS server, and a
+# hop that sends no Time Exceeded
+DEBIAN_PACKAGES += dnsmasq-base iptables
+NEEDED_COMMANDS += dnsmasq iptables
 
 .PHONY: test lint system-deps venv bench clean
 

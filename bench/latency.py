@@ -8,7 +8,9 @@ tests/support/icmp_responder.py in namespace b (30 ms ± 3, 5 % loss, the figure
 After a warm-up, each program's own /metrics and /proc give, over `--seconds`:
 requests per target per minute, mean RTT against the responder's record (its mean applied
 delay; the difference is the network stack and the programs' own delay), loss, RSS and CPU
-per request; then the same with 20 targets for the CPU share of one core.
+per request; then the same with 20 targets for the CPU share of one core; then 3 targets plus
+the two path hops (issue 24: the home router and the ISP's first hop, pinned to two more
+responder addresses, probed every second by their own prober), smokeping_prober pinging all 5.
 
 smokeping_prober is Debian's prometheus-smokeping-prober (`make bench` installs it).
 """
@@ -68,43 +70,50 @@ def _scrape(lab: LatencyLab, port: int) -> dict[str, float]:
 
 
 class Program:
-    def __init__(self, name: str, proc: subprocess.Popen[Any], port: int, sent: str,
-                 rtt: str) -> None:
+    def __init__(self, name: str, proc: subprocess.Popen[Any], port: int,
+                 sent: Sequence[str], rtt: Sequence[str]) -> None:
         self.name, self.proc, self.port = name, proc, port
-        self.sent_metric, self.rtt_metric = sent, rtt
+        self.sent_metrics, self.rtt_metrics = sent, rtt
 
     def read(self, lab: LatencyLab) -> Reading:
         metrics = _scrape(lab, self.port)
         cpu, rss = _proc(self.proc.pid)
-        return Reading(time.time(), cpu, rss, metrics.get(self.sent_metric, 0.0),
-                       metrics.get(f"{self.rtt_metric}_sum", 0.0),
-                       metrics.get(f"{self.rtt_metric}_count", 0.0))
+        return Reading(time.time(), cpu, rss,
+                       sum(metrics.get(name, 0.0) for name in self.sent_metrics),
+                       sum(metrics.get(f"{name}_sum", 0.0) for name in self.rtt_metrics),
+                       sum(metrics.get(f"{name}_count", 0.0) for name in self.rtt_metrics))
 
 
-def _start(lab: LatencyLab, addresses: Sequence[str], logs: Path) -> list[Program]:
-    config = lab.write_config("bench-hm.yml", {
-        "interval": "15s", "targets": [{"host": a, "internet": True} for a in addresses]},
-        port=HM_PORT)
+def _start(lab: LatencyLab, addresses: Sequence[str], logs: Path,
+           hops: Sequence[str] = ()) -> list[Program]:
+    latency: dict[str, Any] = {
+        "interval": "15s", "targets": [{"host": a, "internet": True} for a in addresses]}
+    if hops:
+        latency["path"] = {"discover": False, "gateway": hops[0], "isp_hop": hops[1]}
+    config = lab.write_config("bench-hm.yml", latency, port=HM_PORT)
     hm = lab.monitor_a(["run", "--config", str(config)], stdout=open(logs / "hm.log", "w"),  # noqa: SIM115
                        stderr=subprocess.STDOUT)
     sp = subprocess.Popen(lab.command_a([SMOKEPING, f"--web.listen-address=127.0.0.1:{SP_PORT}",
-                                         "--config.file=/nonexistent/smokeping.yml", *addresses]),
+                                         "--config.file=/nonexistent/smokeping.yml", *addresses,
+                                         *hops]),
                           stdout=open(logs / "sp.log", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
-    programs = [Program("home-monitor", hm, HM_PORT, "homemon_ping_sent_total",
-                        "homemon_ping_rtt_seconds"),
-                Program("smokeping_prober", sp, SP_PORT, "smokeping_requests_total",
-                        "smokeping_response_duration_seconds")]
+    programs = [Program("home-monitor", hm, HM_PORT,
+                        ("homemon_ping_sent_total", "homemon_path_sent_total"),
+                        ("homemon_ping_rtt_seconds", "homemon_path_rtt_seconds")),
+                Program("smokeping_prober", sp, SP_PORT, ("smokeping_requests_total",),
+                        ("smokeping_response_duration_seconds",))]
     for program in programs:
         wait_until(lambda program=program: program.read(lab).sent > 0, 30,
                    what=f"{program.name} probing")
     return programs
 
 
-def _measure(lab: LatencyLab, addresses: Sequence[str], seconds: float, logs: Path
+def _measure(lab: LatencyLab, addresses: Sequence[str], seconds: float, logs: Path,
+             hops: Sequence[str] = ()
              ) -> tuple[dict[str, tuple[Reading, Reading]], tuple[float, float]]:
-    profiles = [f"{address}:{PROFILE}" for address in addresses]
-    with lab.responder(f"bench-{len(addresses)}", profiles) as responder:
-        programs = _start(lab, addresses, logs)
+    profiles = [f"{address}:{PROFILE}" for address in [*addresses, *hops]]
+    with lab.responder(f"bench-{len(addresses)}-{len(hops)}", profiles) as responder:
+        programs = _start(lab, addresses, logs, hops)
         try:
             time.sleep(WARM_UP + len(addresses))  # smokeping starts a pinger a second
             first = {p.name: p.read(lab) for p in programs}
@@ -115,7 +124,7 @@ def _measure(lab: LatencyLab, addresses: Sequence[str], seconds: float, logs: Pa
                 stop_process(program.proc)
         record = responder.stop()
     start, end = min(r.at for r in first.values()), max(r.at for r in last.values())
-    entries = [entry for address in addresses for entry in record[address]
+    entries = [entry for address in [*addresses, *hops] for entry in record[address]
                if start <= entry["at"] <= end]
     answered = [entry["delay"] for entry in entries if not entry["dropped"]]
     truth = (sum(answered) / len(answered), 1 - len(answered) / len(entries))
@@ -165,8 +174,9 @@ def main() -> int:
         print(f"bench.latency: needs root (namespaces) and {SMOKEPING} (make bench installs it)")
         return 0
     addresses = [f"10.77.1.{n}" for n in range(1, args.targets + 1)]
+    hops = [f"10.77.1.{n}" for n in range(args.targets + 1, args.targets + 3)]
     with NetnsPair("latb") as pair:
-        lab = LatencyLab(pair, addresses)
+        lab = LatencyLab(pair, [*addresses, *hops])
         try:
             lab.ping_group_range(0, 2147483647)  # both on their unprivileged defaults
             logs = lab.shared
@@ -174,6 +184,8 @@ def main() -> int:
             _report("side by side", 3, readings, truth)
             readings, truth = _measure(lab, addresses, args.seconds, logs)
             _report("side by side", len(addresses), readings, truth)
+            readings, truth = _measure(lab, addresses[:3], args.seconds, logs, hops)
+            _report("with the 2 path hops (issue 24)", 5, readings, truth)
         finally:
             for name in ("hm.log", "sp.log"):
                 tail = (lab.shared / name).read_text(errors="replace").splitlines()[-3:]

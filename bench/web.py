@@ -31,6 +31,7 @@ from pathlib import Path
 from bench.daemon import rss_mb
 from monitor.history import History
 from monitor.jobs.latency.card import LatencyCard
+from monitor.jobs.latency.cause import decide
 from tests.support.aqi_server import record
 from tests.support.procs import (
     REPO,
@@ -54,6 +55,9 @@ def fill(history: History, now: float, seed: int = 17) -> int:
     first = int(now - DAY)
     outages = {first + k * 14400 for k in range(6)}  # every 4 h, a 30 s to 3 min outage
     down_left, was_down, went_down = 0, False, 0.0
+    causes = [decide("192.168.1.1", True, "100.64.0.1", False),  # where each outage broke
+              decide("192.168.1.1", False, "100.64.0.1", None),
+              decide("192.168.1.1", True, "100.64.0.1", True)]
     for at in range(first, int(now), 15):
         if at in outages:
             down_left = rng.randint(2, 12)
@@ -71,12 +75,20 @@ def fill(history: History, now: float, seed: int = 17) -> int:
                               "loss": loss, "sent": 5, "received": 5 - round(loss * 5)}
         if was_down and not down and isinstance(latency, LatencyCard):
             with history.lock:  # what the latency job's outage log would hand over
-                latency.add_outage(went_down, at)
+                cause = causes[len(latency.outages) % len(causes)]
+                latency.add_outage(went_down, at, cause.cause, cause.detail)
         if down and not was_down:
             went_down = at
         was_down = down
+        path = {"home": {"address": "192.168.1.1", "avg_ms": round(0.4 + rng.random() / 5, 3),
+                         "loss": 0.0},
+                "isp": {"address": "100.64.0.1", "avg_ms": round(6 + rng.random(), 3),
+                        "loss": 0.0}}
+        dns = {"system": {"ok": 1, "lookup_ms": round(rng.expovariate(1 / 12), 3),
+                          "error": None}}
         history.observe("latency", "success", {"internet_up": 0 if down else 1,
-                                               "round_seconds": 1.0, "targets": targets}, at)
+                                               "round_seconds": 1.0, "targets": targets,
+                                               "path": path, "dns": dns}, at)
         fed += 1
         if (at - first) % 3600 == 0:
             history.observe("bandwidth", "success", {

@@ -1,7 +1,10 @@
 """The outages of the last hour, with their exact edges, for the outage report.
 
-The latency job adds one when the internet comes back; a custom collector exports each as
-`homemon_internet_recent_outage_seconds{start, end}` = its length. The Prometheus rule
+The latency job adds one when the internet comes back (and one when names resolve again after
+a DNS outage); a custom collector exports each as
+`homemon_internet_recent_outage_seconds{start, end, cause, detail}` = its length, where
+`cause` is where it broke (home, isp, upstream, dns, unknown: monitor/jobs/latency/cause.py)
+and `detail` the sentence the report shows. The Prometheus rule
 `InternetOutageReport` turns a new series into a notification after recovery, so the figures
 in the message are the daemon's (to the probe slot), not reconstructed from counters.
 Labels are local time (the TZ of the process), ISO-8601 to the second with the UTC offset,
@@ -27,6 +30,8 @@ METRIC = "homemon_internet_recent_outage_seconds"
 class Outage:
     start: float  # epoch seconds, first silent probe slot
     end: float  # epoch seconds, first reply again
+    cause: str = "unknown"
+    detail: str = ""
 
     @property
     def seconds(self) -> float:
@@ -49,11 +54,11 @@ class RecentOutages:
         self._items: list[Outage] = []  # newest first
         self._lock = threading.Lock()
 
-    def add(self, start: float, end: float) -> None:
+    def add(self, start: float, end: float, cause: str = "unknown", detail: str = "") -> None:
         if end < start:
             raise ValueError(f"outage ends ({end}) before it starts ({start})")
         with self._lock:
-            self._items.insert(0, Outage(start, end))
+            self._items.insert(0, Outage(start, end, cause, detail))
             self._items.sort(key=lambda outage: outage.end, reverse=True)
             del self._items[self.max_items:]
 
@@ -72,8 +77,9 @@ class RecentOutagesCollector(Collector):
 
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(METRIC, "Length of each internet outage that ended within the "
-                                 "last hour, labelled with its local start and end",
-                                 labels=("start", "end"))
+                                 "last hour, labelled with its local start and end, where it "
+                                 "broke (cause) and what answered (detail)",
+                                 labels=("start", "end", "cause", "detail"))
 
     def describe(self) -> list[Metric]:
         return [self._family()]
@@ -82,8 +88,9 @@ class RecentOutagesCollector(Collector):
         family = self._family()
         seen: set[tuple[str, str]] = set()
         for outage in self.outages.recent():
-            labels = (local_iso(outage.start), local_iso(outage.end))
-            if labels not in seen:  # two outages within one second: one series, the newest
-                seen.add(labels)
-                family.add_metric(labels, round(outage.seconds, 3))
+            edges = (local_iso(outage.start), local_iso(outage.end))
+            if edges not in seen:  # two outages within one second: one series, the newest
+                seen.add(edges)
+                family.add_metric([*edges, outage.cause, outage.detail],
+                                  round(outage.seconds, 3))
         return [family]

@@ -4,6 +4,7 @@
 - `stack`: checks the compose stack's configs, often by running Prometheus, Alertmanager,
   promtool or amtool.
 - `container`: builds and runs the image on a private Docker engine.
+- `arm`: builds the image for linux/arm64 and linux/arm/v7 and runs it under qemu (binfmt_misc).
 - `slow`: takes more than a few seconds.
 
 `pytest -m "not netns and not slow"` is the quick loop.
@@ -24,6 +25,7 @@ MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("test_stack_*.py", ("stack",)),
     ("test_container*.py", ("container", "slow")),
     ("test_web_abuse.py", ("slow",)),
+    ("test_container_arm.py", ("arm",)),
 )
 
 

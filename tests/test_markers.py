@@ -21,3 +21,10 @@ def test_stack_files_are_marked_stack() -> None:
     stack = [path.name for path in TESTS.rglob("test_stack_*.py")]
     assert stack
     assert all("stack" in markers_for(name) for name in stack)
+
+
+def test_exactly_the_arm_emulation_file_is_marked_arm() -> None:
+    arm = [path.name for path in sorted(TESTS.rglob("test_*.py"))
+           if "arm" in markers_for(path.name)]
+    assert arm == ["test_container_arm.py"]
+    assert {"container", "slow"} <= markers_for("test_container_arm.py")

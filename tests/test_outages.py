@@ -66,12 +66,12 @@ def test_collector_exports_each_recent_outage_with_its_length(berlin):
     outages = RecentOutages(clock=clock)
     RecentOutagesCollector(outages, registry)
     assert f"{METRIC}{{".encode() not in generate_latest(registry)  # nothing before one ends
-    outages.add(start, start + 90.0)
-    assert registry.get_sample_value(METRIC, {"start": "2026-12-01T02:13:05+01:00",
-                                              "end": "2026-12-01T02:14:35+01:00"}) == 90.0
+    outages.add(start, start + 90.0, "isp", "your router answered, the ISP's first hop did not")
+    labels = {"start": "2026-12-01T02:13:05+01:00", "end": "2026-12-01T02:14:35+01:00",
+              "cause": "isp", "detail": "your router answered, the ISP's first hop did not"}
+    assert registry.get_sample_value(METRIC, labels) == 90.0
     clock.now = start + 90 + 3601
-    assert registry.get_sample_value(METRIC, {"start": "2026-12-01T02:13:05+01:00",
-                                              "end": "2026-12-01T02:14:35+01:00"}) is None
+    assert registry.get_sample_value(METRIC, labels) is None
 
 
 def _job(metrics: LatencyMetrics) -> LatencyJob:
@@ -100,7 +100,8 @@ def test_the_latency_job_logs_an_outage_at_the_internet_back_edge():
     samples = [s for family in registry.collect() if family.name == METRIC
                for s in family.samples]
     assert [(s.labels, s.value) for s in samples] == [
-        ({"start": local_iso(outage.start), "end": local_iso(outage.end)},
+        ({"start": local_iso(outage.start), "end": local_iso(outage.end), "cause": "unknown",
+          "detail": "the home router is not known yet, so where it broke is unknown"},
          pytest.approx(4.005))]
     _slots(job, start + 6, "...")
     assert len(metrics.recent_outages.recent()) == 1  # staying up adds nothing

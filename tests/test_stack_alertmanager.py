@@ -76,6 +76,9 @@ ROUTES = [
     (["alertname=InternetOutageReport", "severity=info", "start=x", "end=y"], "phone-once"),
     (["alertname=TestNotification", "severity=info"], "phone-once"),
     (["alertname=HomeMonitorDown", "severity=critical"], "phone"),
+    # pings answer during a DNS outage: every app (and the ntfy server at home, which needs no
+    # outside name) gets it at once
+    (["alertname=DnsDown", "severity=critical", "probe=home"], "phone"),
     (["alertname=SlowInternet", "severity=warning"], "phone"),
 ]
 

@@ -1,4 +1,5 @@
-"""docker-compose.yml, the arm/v7 override, the Dockerfile, .env.example and the monitor config.
+"""docker-compose.yml, its arm/v7 and small-board overrides, the Dockerfile, .env.example and
+the monitor config.
 
 No Docker engine is needed here: the compose files are validated against the Compose
 Specification's JSON schema and by Docker Compose's own `config` on a copy of a fresh clone
@@ -22,7 +23,10 @@ import yaml
 from tests.support.docker_engine import compose_binary
 from tests.support.stack_configs import COMPOSE_SCHEMA, REPO, load_yaml
 
-COMPOSE_FILES = ["docker-compose.yml", "docker-compose.armv7.yml"]
+COMPOSE_FILES = ["docker-compose.yml", "docker-compose.armv7.yml", "docker-compose.small.yml"]
+BASE, ARMV7, SMALL = COMPOSE_FILES
+# the Pi's core: what the small-board profile runs (ntfy only with its own profile)
+SMALL_STACK = {"monitor", "prometheus", "alertmanager-config", "alertmanager"}
 
 
 def compose() -> dict:
@@ -299,3 +303,69 @@ def test_compose_yaml_has_no_inline_secret() -> None:
         for key, value in environment.items():
             if re.search(r"PASSWORD|TOKEN|SECRET|KEY", key) and not key.endswith("__FILE"):
                 pytest.fail(f"{service}: {key}={value} puts a secret in the environment")
+
+
+# --- memory limits and the small-board profile (docs/stack.md "Raspberry Pi") -----------------
+
+def compose_config(clone: Path, files: tuple[str, ...], *args: str,
+                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items()
+             if not key.startswith(("COMPOSE_", "DOCKER_"))}
+    file_args = [arg for name in files for arg in ("-f", name)]
+    return subprocess.run([str(compose_binary()), *file_args, "config", *args], cwd=clone,
+                          env=clean | (env or {}), capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ((BASE,), {"loki", "alloy", "cadvisor", "grafana", "docker-proxy"} | SMALL_STACK),
+    ((BASE, ARMV7), {"cadvisor", "grafana", "docker-proxy"} | SMALL_STACK),
+    ((BASE, SMALL), SMALL_STACK),
+    ((BASE, ARMV7, SMALL), SMALL_STACK),
+], ids=["default", "armv7", "small", "armv7+small"])
+def test_compose_config_passes_with_each_override(tmp_path: Path, files: tuple[str, ...],
+                                                  expected: set[str]) -> None:
+    clone = fresh_clone(tmp_path / "clone")
+    result = compose_config(clone, files, "--quiet")
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    services = compose_config(clone, files, "--services").stdout.split()
+    assert set(services) == expected
+
+
+def test_every_long_running_service_has_a_memory_limit_from_env(tmp_path: Path) -> None:
+    clone = fresh_clone(tmp_path / "clone")
+    env = {"COMPOSE_PROFILES": "ntfy,logs,dashboards"}
+    spec = yaml.safe_load(compose_config(clone, (BASE,), env=env).stdout)
+    long_running = [name for name, service in spec["services"].items()
+                    if service.get("restart") != "no"]
+    assert set(long_running) == set(compose()["services"]) - {"alertmanager-config"}
+    text = (REPO / BASE).read_text(encoding="utf-8")
+    for name in long_running:
+        assert int(spec["services"][name]["mem_limit"]) > 0, f"{name} has no memory limit"
+        variable = f"{name.upper().replace('-', '_')}_MEM_LIMIT"
+        assert f"mem_limit: ${{{variable}:-" in text, f"{name}: not overridable from .env"
+    # .env (here: the environment compose reads it into) overrides the default
+    raised = yaml.safe_load(compose_config(clone, (BASE,), env={"MONITOR_MEM_LIMIT": "200m"})
+                            .stdout)
+    assert int(raised["services"]["monitor"]["mem_limit"]) == 200 * 2**20
+    assert float(spec["services"]["cadvisor"]["cpus"]) == 0.5
+
+
+def test_the_small_profile_keeps_prometheus_smaller_and_its_config_mirrors_the_main_one(
+        tmp_path: Path) -> None:
+    clone = fresh_clone(tmp_path / "clone")
+    full = yaml.safe_load(compose_config(clone, (BASE,)).stdout)["services"]["prometheus"]
+    small = yaml.safe_load(compose_config(clone, (BASE, SMALL)).stdout)["services"]["prometheus"]
+    assert int(small["mem_limit"]) < int(full["mem_limit"])
+    flag = next(arg for arg in small["command"] if arg.startswith("--config.file="))
+    mounted = flag.split("=", 1)[1].removeprefix("/etc/prometheus/")
+    parked = {name for name, spec in load_yaml(SMALL)["services"].items() if spec.get("profiles")}
+    assert parked == {"grafana", "loki", "alloy", "cadvisor", "docker-proxy"}
+    main = load_yaml("prometheus/prometheus.yml")
+    main["scrape_configs"] = [job for job in main["scrape_configs"]
+                              if not {target.split(":")[0] for static in job["static_configs"]
+                                      for target in static["targets"]} & parked]
+    assert load_yaml(f"prometheus/{mounted}") == main, \
+        f"prometheus/{mounted} drifted from prometheus.yml: mirror the change"
+    result = subprocess.run(["promtool", "check", "config", f"prometheus/{mounted}"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -94,6 +94,12 @@ def test_internet_dashboard_has_the_promised_panels() -> None:
     table = panel_by_title(dashboard, "Outages (start, end, duration)")
     assert "homemon_internet_recent_outage_seconds" in table["targets"][0]["expr"]
     assert table["targets"][0]["format"] == "table"
+    assert {"Path hops RTT", "Path hops loss", "Path hops", "DNS look-up time",
+            "DNS failures"} <= titles
+    assert {"cause", "detail"} <= set(table["transformations"][0]["options"]["indexByName"])
+    down = next(a for a in dashboard["annotations"]["list"] if a.get("name") == "Internet down")
+    assert "homemon_internet_outage_cause" in down["expr"]
+    assert "cause" in down["tagKeys"]
     timeline = panel_by_title(dashboard, "Outage timeline")
     assert timeline["type"] == "state-timeline"
     assert "homemon_internet_up" in timeline["targets"][0]["expr"]
@@ -283,8 +289,8 @@ def outage_log() -> tuple[RecentOutages, Exposition]:
     return outages, Exposition(registry)
 
 
-def edges(outage: Outage) -> tuple[str, str]:
-    return local_iso(outage.start), local_iso(outage.end)
+def edges(outage: Outage) -> tuple[str, str, str]:
+    return local_iso(outage.start), local_iso(outage.end), outage.cause
 
 
 def test_outage_table_and_lengths_show_each_outage_once(tmp_path: Path) -> None:
@@ -294,7 +300,9 @@ def test_outage_table_and_lengths_show_each_outage_once(tmp_path: Path) -> None:
     table = panel_by_title(dashboard, "Outages (start, end, duration)")["targets"][0]["expr"]
     lengths = panel_by_title(dashboard, "Outage lengths")["targets"][0]["expr"]
     now = float(round(time.time()))  # whole seconds: the labels and lengths are exact
-    first, second, theirs = Outage(now - 600, now - 510), Outage(now - 30, now - 18), \
+    first = Outage(now - 600, now - 510, "isp", "your router answered, the ISP's first hop "
+                   "(100.64.0.1) did not — the break was at your ISP")
+    second, theirs = Outage(now - 30, now - 18, "dns", "names did not resolve"), \
         Outage(now - 200, now - 140)
     (home, home_target), (kitchen, kitchen_target) = outage_log(), outage_log()
     config = {"global": {"scrape_interval": "1s"}, "scrape_configs": [
@@ -303,19 +311,22 @@ def test_outage_table_and_lengths_show_each_outage_once(tmp_path: Path) -> None:
                             {"targets": [kitchen_target.address],
                              "labels": {"probe": "kitchen"}}]}]}
 
-    def run(expr: str, probe: str = ".*") -> dict[tuple[str, str], float]:
-        result = prom_query(url, expr.replace("$__range", "1h").replace("$__interval", "3s")
-                            .replace("$probe", probe))
-        return {(row["metric"]["start"], row["metric"]["end"]): float(row["value"][1])
-                for row in result}
+    def query(expr: str, probe: str = ".*") -> list[dict]:
+        return prom_query(url, expr.replace("$__range", "1h").replace("$__interval", "3s")
+                          .replace("$probe", probe))
+
+    def run(expr: str, probe: str = ".*") -> dict[tuple[str, str, str], float]:
+        return {(row["metric"]["start"], row["metric"]["end"], row["metric"]["cause"]):
+                float(row["value"][1]) for row in query(expr, probe)}
 
     try:
         with prometheus(tmp_path, config) as url:
-            home.add(first.start, first.end)
+            home.add(first.start, first.end, first.cause, first.detail)
             wait_until(lambda: run(lengths), 30, what="the first outage scraped")
             assert run(table) == {edges(first): first.seconds}
+            assert [row["metric"]["detail"] for row in query(table)] == [first.detail]
             wait_until(lambda: not run(lengths), 30, what="its point to pass")
-            home.add(second.start, second.end)
+            home.add(second.start, second.end, second.cause, second.detail)
             kitchen.add(theirs.start, theirs.end)
             new = wait_until(lambda: run(lengths, ""), 30, what="the second outage")
             assert new == {edges(second): second.seconds}  # only the new one, only here

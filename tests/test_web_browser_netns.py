@@ -1,7 +1,8 @@
 """The status page in a real browser: headless Chromium (Debian's) driven by Playwright, against
 a real daemon whose jobs measure local stand-ins in network namespaces — the ICMP responder,
-the HTTP speed server, iperf3 and an airrohr device. An outage is provoked by silencing the
-responder; the page must list it with its duration."""
+the HTTP speed server, iperf3, an airrohr device and dnsmasq. An outage is provoked by silencing
+the responder; the page must list it with its duration and where it broke (the pinned router
+went silent too: the home network), and show the path's hops and the DNS look-ups."""
 
 from __future__ import annotations
 
@@ -30,12 +31,19 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 ISP, ROUTER = "10.77.1.1", "10.77.1.2"
 PROFILES = [f"{ISP}:12:3:0.02", f"{ROUTER}:1:0.3:0"]  # loss rare: no outage of its own
 AQI_PORT = 8081
+DNS_NAME, DNS_ANSWER = "status-page.test", "192.0.2.80"  # an answer in a record, never dialled
 
 
 @contextmanager
 def stand_ins(pair: NetnsPair) -> Iterator[str]:
-    """Speed server, iperf3 server and airrohr device in namespace b; yields the speed URL."""
+    """Speed server, iperf3 server, airrohr device and a DNS server in namespace b; yields the
+    speed URL."""
     base = start_server(pair)
+    dns = pair.popen_b(["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                        "--conf-file=/dev/null", f"--listen-address={pair.ip_b}",
+                        "--bind-interfaces", "--port=53", f"--address=/{DNS_NAME}/{DNS_ANSWER}",
+                        "--pid-file=", "--user=root", "--log-facility=-"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     iperf = pair.popen_b(["iperf3", "-s", "-p", "5201"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     aqi = pair.popen_b([sys.executable, "-m", "tests.support.web_lab", "aqi", "--port",
@@ -45,7 +53,7 @@ def stand_ins(pair: NetnsPair) -> Iterator[str]:
     try:
         yield base
     finally:
-        for proc in (iperf, aqi):
+        for proc in (iperf, aqi, dns):
             proc.terminate()
             proc.wait(10)
 
@@ -73,7 +81,11 @@ def test_status_page_in_chromium_shows_history_and_a_provoked_outage(tmp_path: P
             "interval": "3s", "timeout": "3s", "count": 3, "packet_interval": "200ms",
             "packet_timeout": "1s",
             "targets": [{"host": ISP, "name": "isp", "internet": True},
-                        {"host": ROUTER, "name": "router", "internet": False}]},
+                        {"host": ROUTER, "name": "router", "internet": False}],
+            # the responder's addresses as the hops: silencing it silences the router too
+            "path": {"discover": False, "gateway": ROUTER, "isp_hop": ISP},
+            "dns": {"system": False, "resolvers": [pair.ip_b], "name": DNS_NAME,
+                    "interval": "1s", "timeout": "500ms"}},
             bandwidth={"enabled": True, "interval": "20s", "timeout": "40s", "backend": "http",
                        "monthly_data_budget": "50GB",
                        "http": {"download_url": f"{speed_url}/download",
@@ -110,6 +122,14 @@ def test_status_page_in_chromium_shows_history_and_a_provoked_outage(tmp_path: P
     outage = api["outages"][0]
     assert outage["end"] is not None
     assert 3 <= outage["seconds"] <= 60, outage  # silenced 5 s + detection, 3 s rounds
+    assert outage["cause"] == "home", outage  # the router was silent as well
+    assert ROUTER in outage["detail"], outage
+    assert [o["cause"] for o in api["outages"]] == ["home"]  # DNS answered all along
+    assert {role: hop["address"] for role, hop in api["path"].items()} == {
+        "home": ROUTER, "isp": ISP}
+    assert api["path"]["home"]["rtt_ms"] > 0, api["path"]
+    assert api["dns"][pair.ip_b]["up"] is True, api["dns"]
+    assert api["dns"][pair.ip_b]["lookup_ms"] > 0, api["dns"]
     assert set(api["targets"]) == {"isp", "router"}
     assert api["targets"]["isp"]["rtt_ms"] > 0, api["targets"]
     assert api["budget"]["used_bytes"] > 0
@@ -134,7 +154,9 @@ def test_status_page_in_chromium_shows_history_and_a_provoked_outage(tmp_path: P
         assert sum(chart["dots"] for caption, chart in charts.items()
                    if caption.startswith("Throughput")) >= 4
         assert first["PM2.5"]["bands"] >= 3  # DAQI 1-3 (Low) at least; higher ones if reached
-        start, end, duration = seen["outage_rows"][0]
+        start, end, duration, where = seen["outage_rows"][0]
+        assert where.startswith(f"In your home network: your router ({ROUTER}) did not "
+                                "answer"), seen["outage_rows"]
         assert re.fullmatch(r"\d\d:\d\d:\d\d", start), seen["outage_rows"]
         assert re.fullmatch(r"\d\d:\d\d:\d\d", end), seen["outage_rows"]
         assert re.fullmatch(r"\d+ s", duration), seen["outage_rows"]

@@ -95,7 +95,8 @@ def test_api_and_page_say_the_same_down_since_and_outage() -> None:
     assert status["internet"]["up"] is True
     assert status["internet"]["for_seconds"] == 31  # since the outage's end at base + 44
     assert status["outages"] == [{"start": status["outages"][0]["start"],
-                                  "end": status["outages"][0]["end"], "seconds": 30.0}]
+                                  "end": status["outages"][0]["end"], "seconds": 30.0,
+                                  "cause": "unknown", "detail": ""}]
     assert status["targets"]["isp"]["rtt_ms"] == 13.0
     assert "speedtest" not in status  # the bandwidth job is off: its card is not there
     json.dumps(status)  # JSON-able as it is

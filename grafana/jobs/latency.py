@@ -1,5 +1,6 @@
-"""The latency job's panels: the Internet dashboard it owns (state now, outages, RTT, loss,
-jitter per target); other jobs add theirs to it by its file name."""
+"""The latency job's panels: the Internet dashboard it owns (state now, outages and where each
+broke, RTT, loss, jitter per target, the path's hops, DNS); other jobs add theirs to it by its
+file name."""
 
 from __future__ import annotations
 
@@ -18,20 +19,28 @@ from dashkit import (
 )
 
 SEL = 'target=~"$target"'
+OUTAGE = "probe, start, end, cause, detail"  # one outage's labels (monitor/outages.py)
 BOARD = Board(
     "internet.json", "homemon-internet", "Internet",
     description="Latency, loss, outages and bandwidth as home-monitor measures them.",
-    annotations=[{"name": "Internet down", "enable": True, "iconColor": "red", "datasource": PROM,
-                  "expr": with_probe("min by (probe) (homemon_internet_up) == 0"),
-                  "step": "15s", "titleFormat": "Internet down", "tagKeys": "probe",
-                  "textFormat": "", "useValueForTime": False}],
+    annotations=[
+        # the cause known so far while it is down (a daemon without causes: homemon_internet_up)
+        {"name": "Internet down", "enable": True, "iconColor": "red", "datasource": PROM,
+         "expr": with_probe("max by (probe, cause) (homemon_internet_outage_cause == 1) "
+                            "or on (probe) (min by (probe) (homemon_internet_up) == 0)"),
+         "step": "15s", "titleFormat": "Internet down", "tagKeys": "probe,cause",
+         "textFormat": "where it broke (so far): {{cause}}", "useValueForTime": False},
+        {"name": "DNS down", "enable": True, "iconColor": "orange", "datasource": PROM,
+         "expr": with_probe("max by (probe) (homemon_dns_current_outage_seconds) > 0"),
+         "step": "15s", "titleFormat": "DNS down (pings answered)", "tagKeys": "probe",
+         "textFormat": "", "useValueForTime": False}],
     variables=[variable("target", "Ping target",
                         'label_values(homemon_ping_up{probe=~"$probe"}, target)')],
     footer=[job_runs_panel()])
 
 
 def panels() -> list[Placed]:
-    return [*_internet_now(SEL), *_outage_panels(SEL), *_ping_panels(SEL)]
+    return [*_internet_now(SEL), *_outage_panels(SEL), *_ping_panels(SEL), *_path_panels()]
 
 
 def _internet_now(sel: str) -> list[Placed]:
@@ -71,22 +80,24 @@ def _outage_panels(sel: str) -> list[Placed]:
                options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8,
                         "legend": {"showLegend": False}}), 24, 6),
         (panel("table", "Outages (start, end, duration)", [target(
-            "max by (probe, start, end) (max_over_time("
+            f"max by ({OUTAGE}) (max_over_time("
             "homemon_internet_recent_outage_seconds[$__range]))", instant=True, fmt="table")],
                unit="s", description="Every outage the daemon counted in the time range, with "
-               "its exact edges (local time of the box) and length, newest first. The daemon "
-               "keeps each one for an hour; Prometheus keeps the history.",
+               "its exact edges (local time of the box), length and where it broke (cause: "
+               "home, isp, upstream, dns or unknown; detail: what answered), newest first. The "
+               "daemon keeps each one for an hour; Prometheus keeps the history.",
                options={"sortBy": [{"displayName": "start", "desc": True}],
                         "cellHeight": "sm", "showHeader": True},
                transformations=[{"id": "organize", "options": {
                    "excludeByName": {"Time": True},
-                   "indexByName": {"start": 0, "end": 1, "Value": 2, "probe": 3},
+                   "indexByName": {"start": 0, "end": 1, "Value": 2, "cause": 3, "detail": 4,
+                                   "probe": 5},
                    "renameByName": {"Value": "duration"}}}]), 12, 8),
         (timeseries("Outage lengths", [target(
-            "max by (probe, start, end) (homemon_internet_recent_outage_seconds) unless "
-            "max by (probe, start, end) ("
+            f"max by ({OUTAGE}) (homemon_internet_recent_outage_seconds) unless "
+            f"max by ({OUTAGE}) ("
             "homemon_internet_recent_outage_seconds offset $__interval)",
-            "{{start}} – {{end}}")], unit="s", points=True,
+            "{{start}} – {{end}} ({{cause}})")], unit="s", points=True,
             description="One point per outage, when the internet came back; its height is "
             "how long it was down.",
             defaults={"custom": {"drawStyle": "points", "pointSize": 8, "showPoints": "always",
@@ -118,4 +129,52 @@ def _ping_panels(sel: str) -> list[Placed]:
         ], unit="percentunit", calcs=["mean", "max"]), 12, 8),
         (timeseries("Jitter", [target(f"homemon_ping_jitter_seconds{{{sel}}}", "{{target}}")],
                     unit="s", calcs=["mean", "max"]), 12, 8),
+    ]
+
+
+def _path_panels() -> list[Placed]:
+    """Where it breaks: the home router and the ISP's first hop (role), and DNS look-ups."""
+    return [
+        (timeseries("Path hops RTT", [
+            target("homemon_path_rtt_avg_seconds", "{{role}} {{probe}} (window)"),
+            target("histogram_quantile(0.9, sum by (probe, role, le) "
+                   "(rate(homemon_path_rtt_seconds_bucket[5m])))", "{{role}} {{probe}} p90",
+                   "B"),
+        ], unit="s", calcs=["mean", "max"],
+            description="RTT to the home router (role home) and the ISP's first hop (role "
+            "isp), probed every second beside the targets. A jump at isp but not at home is "
+            "the ISP's line; at home too, the home network."), 12, 8),
+        (timeseries("Path hops loss", [
+            target("1 - sum by (probe, role) (rate(homemon_path_received_total[5m])) / "
+                   "sum by (probe, role) (rate(homemon_path_sent_total[5m]))",
+                   "{{role}} {{probe}} (5 min)"),
+            target("homemon_path_loss_ratio", "{{role}} {{probe}} (window)", "B"),
+        ], unit="percentunit", calcs=["mean", "max"],
+            description="Share of requests to each hop without a reply. Hops may rate-limit "
+            "echo: loss here with none at the targets is the hop, not the path."), 12, 8),
+        (panel("table", "Path hops", [target(
+            "max by (probe, role, address) (homemon_path_hop_info)", instant=True,
+            fmt="table")],
+               description="The discovered (or pinned) hops: role home is the home router, isp "
+                           "the ISP's first hop.",
+               options={"cellHeight": "sm", "showHeader": True},
+               transformations=[{"id": "organize", "options": {
+                   "excludeByName": {"Time": True, "Value": True},
+                   "indexByName": {"role": 0, "address": 1, "probe": 2}}}]), 6, 8),
+        (timeseries("DNS look-up time", [
+            target("histogram_quantile(0.5, sum by (probe, resolver, le) "
+                   "(rate(homemon_dns_lookup_seconds_bucket[5m])))", "{{resolver}} {{probe}} p50"),
+            target("histogram_quantile(0.99, sum by (probe, resolver, le) "
+                   "(rate(homemon_dns_lookup_seconds_bucket[5m])))",
+                   "{{resolver}} {{probe}} p99", "B"),
+        ], unit="s", calcs=["mean", "max"],
+            description="Successful look-ups of the configured name through the system "
+            "resolver (system) and each configured resolver."), 9, 8),
+        (timeseries("DNS failures", [
+            target("sum by (probe, resolver) "
+                   "(increase(homemon_dns_lookup_failures_total[$__rate_interval]))",
+                   "{{resolver}} {{probe}}"),
+        ], calcs=["sum"],
+            description="Look-ups that failed or timed out. Failures while pings answer are a "
+            "DNS outage (cause dns, alert DnsDown)."), 9, 8),
     ]

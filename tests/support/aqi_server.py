@@ -33,7 +33,9 @@ class Reply:
 
 
 class AqiServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        """`host`: loopback, or an address of a network the test made (a container's
+        gateway, for the image running in a container)."""
         self.routes: dict[str, Reply] = {}
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -63,9 +65,9 @@ class AqiServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
 
     def set(self, path: str, reply: Reply | Any) -> None:
         with self._lock:
@@ -77,8 +79,8 @@ class AqiServer:
 
 
 @contextmanager
-def aqi_server() -> Iterator[AqiServer]:
-    server = AqiServer()
+def aqi_server(host: str = "127.0.0.1") -> Iterator[AqiServer]:
+    server = AqiServer(host)
     thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
     thread.start()
     try:

@@ -58,8 +58,10 @@ def run_args(service: dict[str, Any], config_file: Path, volume: str) -> list[st
             args += ["--user", value]
         elif key == "init":
             args += ["--init"] if value else []
-        elif key in ("stop_grace_period", "stop_signal", "pids_limit", "mem_limit", "shm_size"):
-            flag = {"stop_grace_period": "--stop-timeout"}.get(key, "--" + key.replace("_", "-"))
+        elif key in ("stop_grace_period", "stop_signal", "pids_limit", "mem_limit", "shm_size",
+                     "cpus"):
+            flag = {"stop_grace_period": "--stop-timeout", "mem_limit": "--memory"}.get(
+                key, "--" + key.replace("_", "-"))
             args += [flag, str(duration_seconds(value) if key == "stop_grace_period" else value)]
         elif key == "healthcheck":
             args += healthcheck_args(value)

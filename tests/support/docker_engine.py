@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -119,9 +120,12 @@ class DockerEngine:
         return json.loads(self.docker("inspect", name).stdout)[0]
 
     def build(self, tag: str, context: Path, *, buildkit: bool, build_args: dict[str, str],
-              dockerfile: Path | None = None, timeout: float = 900) -> float:
+              dockerfile: Path | None = None, timeout: float = 900,
+              platform: str | None = None) -> float:
         """Build with the classic builder or BuildKit; returns the seconds it took."""
         args = ["build", "--network", "host", "-t", tag]
+        if platform:
+            args += ["--platform", platform]
         for key, value in build_args.items():
             args += ["--build-arg", f"{key}={value}"]
         if dockerfile:
@@ -161,33 +165,55 @@ def compose_binary() -> Path:
     return target
 
 
-def _standin_key() -> str:
+# Debian architecture -> the Docker platform of the image made from it. The foreign ones run
+# under qemu-user-static (tests/support/binfmt.py registers it).
+PLATFORMS = {"amd64": "linux/amd64", "arm64": "linux/arm64", "armhf": "linux/arm/v7"}
+
+
+def _standin_key(arch: str) -> str:
     digest = hashlib.sha256(BASE_PACKAGES.encode())
     for extra in sorted(Path("/usr/local/share/ca-certificates").glob("**/*.crt")):
         digest.update(extra.read_bytes())
     if Path("/etc/pip.conf").is_file():
         digest.update(Path("/etc/pip.conf").read_bytes())
+    if arch != "amd64":  # amd64 keeps the key it always had: its cached tarball stays valid
+        digest.update(arch.encode())
     return digest.hexdigest()[:12]
 
 
-def python_standin_rootfs() -> Path:
-    """A bookworm minbase with python3, venv and pip, and this machine's CAs and pip.conf."""
-    tarball = CACHE / f"python-standin-bookworm-{_standin_key()}.tar"
+def standin_tarball(arch: str = "amd64") -> Path:
+    """Where the rootfs of `arch` is cached (the arch is in the name and in the key)."""
+    suffix = "" if arch == "amd64" else f"-{arch}"
+    return CACHE / f"python-standin-bookworm{suffix}-{_standin_key(arch)}.tar"
+
+
+def python_standin_rootfs(arch: str = "amd64") -> Path:
+    """A bookworm minbase with python3, venv and pip, and this machine's CAs and pip.conf.
+
+    A foreign `arch` is debootstrapped in two stages, the second one run by qemu through
+    binfmt_misc, which the caller must have registered."""
+    tarball = standin_tarball(arch)
     if tarball.is_file():
         return tarball
     CACHE.mkdir(parents=True, exist_ok=True)
-    rootfs = Path(tempfile.mkdtemp(prefix="rootfs-", dir=CACHE))
+    rootfs = Path(tempfile.mkdtemp(prefix=f"rootfs-{arch}-", dir=CACHE))
+    foreign = arch != "amd64"
     try:
-        subprocess.run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}",
+        subprocess.run(["debootstrap", "--variant=minbase", f"--arch={arch}",
+                        *(["--foreign"] if foreign else []), f"--include={BASE_PACKAGES}",
                         "bookworm", str(rootfs), DEBIAN_MIRROR],
                        check=True, timeout=900, stdout=subprocess.DEVNULL)
+        if foreign:
+            subprocess.run(["chroot", str(rootfs), "/debootstrap/debootstrap",
+                            "--second-stage"], check=True, timeout=2400,
+                           stdout=subprocess.DEVNULL)
         # The package index may only be reachable through this machine's extra CAs.
         extra = rootfs / "usr/local/share/ca-certificates"
         extra.mkdir(parents=True, exist_ok=True)
         for cert in Path("/usr/local/share/ca-certificates").glob("*.crt"):
             shutil.copy(cert, extra / cert.name)
         subprocess.run(["chroot", str(rootfs), "update-ca-certificates"], check=True,
-                       timeout=120, stdout=subprocess.DEVNULL)
+                       timeout=600, stdout=subprocess.DEVNULL)
         if Path("/etc/pip.conf").is_file():
             shutil.copy("/etc/pip.conf", rootfs / "etc/pip.conf")
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
@@ -199,6 +225,8 @@ def python_standin_rootfs() -> Path:
                        check=True, timeout=300)
         partial.replace(tarball)
     finally:
+        for mount in _mounts_under(rootfs):  # a second stage that failed leaves /proc mounted
+            subprocess.run(["umount", "-l", mount], check=False, timeout=30)
         shutil.rmtree(rootfs, ignore_errors=True)
     return tarball
 
@@ -240,8 +268,9 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 @contextlib.contextmanager
-def running_engine() -> Iterator[DockerEngine]:
-    """Start a private dockerd; on exit remove its containers, stop it by pid, clean up."""
+def running_engine(netns: str | None = None) -> Iterator[DockerEngine]:
+    """Start a private dockerd; on exit remove its containers, stop it by pid, clean up.
+    With `netns`, dockerd runs in that network namespace (its networks' bridges live there)."""
     forward_before = ip_forward()
     # short path: containerd's socket lives under the exec root (unix sockets <= 108 bytes)
     root = Path(tempfile.mkdtemp(prefix="hm-docker-", dir="/tmp"))
@@ -250,7 +279,9 @@ def running_engine() -> Iterator[DockerEngine]:
     engine = DockerEngine(root, docker_client(), compose_binary())
     log_file = (root / "dockerd.log").open("wb")
     process = subprocess.Popen(
-        ["dockerd", f"--config-file={root / 'daemon.json'}", f"--data-root={root / 'data'}",
+        # nsenter, not `ip netns exec`: that remounts /sys, and dockerd needs its cgroups
+        [*(["nsenter", f"--net=/run/netns/{netns}"] if netns else []),
+         "dockerd", f"--config-file={root / 'daemon.json'}", f"--data-root={root / 'data'}",
          f"--exec-root={root / 'exec'}", f"--pidfile={engine.pidfile}",
          "-H", f"unix://{engine.socket}", *DOCKERD_FLAGS],
         stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -303,11 +334,47 @@ def _stop(engine: DockerEngine, process: subprocess.Popen[bytes]) -> None:
             subprocess.run(["ip", "link", "delete", bridge], check=False, timeout=30)
 
 
-def import_python_standin(engine: DockerEngine) -> str:
-    tarball = python_standin_rootfs()
+def import_python_standin(engine: DockerEngine, arch: str = "amd64") -> str:
+    tarball = python_standin_rootfs(arch)
+    if arch != "amd64":
+        return _load_foreign_standin(engine, tarball, arch)
     changes = [arg for change in STANDIN_CHANGES for arg in ("--change", change)]
     engine.docker("import", *changes, "-", PYTHON_STANDIN, input_file=tarball, timeout=300)
     return PYTHON_STANDIN
+
+
+def _load_foreign_standin(engine: DockerEngine, rootfs_tar: Path, arch: str) -> str:
+    """`docker load` of a one-layer image whose config names the foreign platform.
+
+    Docker 20.10's `docker import --platform` records the host's architecture, and then the
+    classic builder refuses the base for `--platform linux/arm64`; `docker save`'s format
+    (manifest.json, the config, the layer tar) says what the image is."""
+    tag = f"{PYTHON_STANDIN}-{arch}"
+    _, architecture, *variant = PLATFORMS[arch].split("/")
+    digest = hashlib.sha256()
+    with rootfs_tar.open("rb") as layer:
+        for block in iter(lambda: layer.read(1 << 20), b""):
+            digest.update(block)
+    config = json.dumps({
+        "architecture": architecture, "os": "linux", **({"variant": variant[0]} if variant else {}),
+        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                           "LANG=C.UTF-8"], "Cmd": ["python3"]},
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest.hexdigest()}"]},
+        "history": [{"created_by": f"debootstrap --arch={arch} bookworm (tests/support)"}],
+    }).encode()
+    config_name = f"{hashlib.sha256(config).hexdigest()}.json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag],
+                            "Layers": [f"{digest.hexdigest()}/layer.tar"]}]).encode()
+    with tempfile.TemporaryDirectory(dir=CACHE) as work:
+        image = Path(work) / "image.tar"
+        with tarfile.open(image, "w") as archive:
+            for name, data in ((config_name, config), ("manifest.json", manifest)):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+            archive.add(rootfs_tar, arcname=f"{digest.hexdigest()}/layer.tar")
+        engine.docker("load", "-i", str(image), timeout=600)
+    return tag
 
 
 # A Debian binary on the python stand-in base, laid out like the official image (user nobody,

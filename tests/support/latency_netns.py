@@ -107,7 +107,10 @@ class LatencyLab:
     def write_config(self, name: str, latency: dict[str, Any], port: int = 1) -> Path:
         config = {"listen": f"127.0.0.1:{port}", "state_dir": str(self.shared / "state"),
                   "log": {"level": "info", "format": "json"},
-                  "jobs": {"latency": latency, "bandwidth": {"enabled": False},
+                  # the path and DNS checks have their own tests (test_where_netns.py); here
+                  # they would only add requests the responder's record does not expect
+                  "jobs": {"latency": {"dns": False, "path": {"discover": False}, **latency},
+                           "bandwidth": {"enabled": False},
                            "iperf": {"enabled": False}, "aqi": {"enabled": False}}}
         path = self.shared / name
         path.write_text(json.dumps(config))  # JSON is YAML
