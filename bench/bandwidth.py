@@ -1,12 +1,14 @@
-"""Bandwidth job benchmark: accuracy, data used, duration and memory at 100 Mbit/s.
+"""Bandwidth job benchmark: each backend's accuracy, data used, duration and memory side by side.
 
-    sudo .venv/bin/python bench/bandwidth.py [--rate 100] [--testlength 10]
+    sudo .venv/bin/python bench/bandwidth.py [--rate 100] [--testlength 10] [--max-bytes 200MB]
 
 Builds a namespace pair shaped with tbf to RATE Mbit/s in both directions, measures the
-truth with iperf3 (4 streams, receiver side), then runs the job (both backends, default
-http settings: 4 streams, 2 s warm-up, up to 10 s) through tests.support.bandwidth_runner in
-namespace a while sampling the process's RSS every 20 ms. For comparison it also runs the stock
-speedtest-cli upload (pre_allocate=False) without our streamed upload bodies.
+truth with iperf3 (4 streams, receiver side), then runs the job through
+tests.support.bandwidth_runner in namespace a while sampling the process's RSS every 20 ms,
+once per backend: http, speedtest (10 s and 6 s), cloudflare and librespeed, each against its
+protocol stand-in (tests/support/bandwidth_server.py), with the default http settings (4
+streams, 2 s warm-up, up to 10 s). For comparison it also runs the stock speedtest-cli upload
+(pre_allocate=False) without our streamed upload bodies.
 Prints figures; asserts nothing.
 """
 
@@ -71,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--testlength", type=int, default=10, help="speedtest stand-in seconds")
+    parser.add_argument("--max-bytes", default="200MB", help="http.max_bytes (the default)")
     args = parser.parse_args()
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     with NetnsPair("bwbench") as pair, tempfile.TemporaryDirectory() as tmp:
@@ -81,14 +84,18 @@ def main() -> None:
                  "upload": iperf3_mbps(pair, download=False, seconds=6)}
         print(f"link: tbf {args.rate:g} Mbit/s each way; iperf3 truth download "
               f"{truth['download']:.2f}, upload {truth['upload']:.2f} Mbit/s")
-        for backend, extra in (("http", {}), ("speedtest", {}),
-                               ("speedtest", {"speedtest": {"secure": False,
-                                                            "duration": "6s"}})):
-            config = bandwidth_config(Path(tmp) / f"{backend}.yml", Path(tmp) / backend, base,
+        runs: list[tuple[str, str, dict[str, object]]] = [
+            ("http", "http", {}), ("speedtest", "speedtest", {}),
+            ("speedtest 6s", "speedtest", {"speedtest": {"secure": False, "duration": "6s"}}),
+            ("cloudflare", "cloudflare", {"cloudflare": {"url": base}}),
+            ("librespeed", "librespeed", {"librespeed": {"url": f"{base}/backend/"}})]
+        for label, backend, extra in runs:
+            name = label.replace(" ", "_")
+            config = bandwidth_config(Path(tmp) / f"{name}.yml", Path(tmp) / name, base,
                                       pair.ip_b, backend=backend, duration="10s",
-                                      warmup="2s", io_timeout="10s", timeout="120s", **extra)
-            if extra:
-                backend += " 6s"
+                                      warmup="2s", io_timeout="10s", timeout="120s",
+                                      max_bytes=args.max_bytes, **extra)
+            backend = label
             cmd = ["ip", "netns", "exec", pair.ns_a, sys.executable, "-m",
                    "tests.support.bandwidth_runner", "--config", str(config), "--control", base]
             out, peak, _ = run_sampled(cmd, env | {"http_proxy": base})

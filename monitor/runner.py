@@ -78,10 +78,11 @@ class JobRunner:
         if self._shutdown.is_set():
             self._stop.set()
         box: dict[str, Any] = {}
-        self._thread = threading.Thread(target=self._call, args=(self._stop, self._wake, box),
-                                        name=f"job-{self.name}", daemon=True)
+        thread = threading.Thread(target=self._call, args=(self._stop, self._wake, box),
+                                  name=f"job-{self.name}", daemon=True)
         self._run_started = time.monotonic()
-        self._thread.start()
+        thread.start()
+        self._thread = thread  # only once started: join() at shutdown may read it any time
         # Not thread.join(timeout): shutdown must not wait for a hanging job.
         self._wake.wait(self.timeout)
         duration = time.monotonic() - self._run_started

@@ -105,6 +105,20 @@ def test_internet_dashboard_has_the_promised_panels() -> None:
     assert "homemon_internet_up" in timeline["targets"][0]["expr"]
 
 
+def test_internet_dashboard_shows_backend_failures_by_reason_and_the_cross_check_ratio() -> None:
+    dashboard = load("internet.json")
+    failures = panel_by_title(dashboard, "Speed test backends that failed")
+    query = failures["targets"][0]
+    assert "homemon_bandwidth_backend_failures_total" in query["expr"]
+    assert re.search(r"sum by \(backend, reason\)", query["expr"])
+    assert (query["instant"], query["legendFormat"]) == (True, "{{backend}}: {{reason}}")
+    ratio = panel_by_title(dashboard, "Cross-check ratio")
+    assert "homemon_bandwidth_cross_check_ratio" in ratio["targets"][0]["expr"]
+    assert {"{{backend}}", "{{reference}}", "{{direction}}"} <= set(
+        re.findall(r"\{\{\w+\}\}", ratio["targets"][0]["legendFormat"]))
+    assert ratio["fieldConfig"]["defaults"]["unit"] == "percentunit"
+
+
 def test_air_quality_map_joins_sensor_info_and_colours_by_daqi_band() -> None:
     dashboard = load("air-quality.json")
     geomap = next(panel for panel in panels(dashboard) if panel["type"] == "geomap")

@@ -177,3 +177,39 @@ def test_every_jobs_card_adds_its_keys_sections_charts_and_typed_figures(tmp_pat
     assert figures["download speed"].value == 480.0
     assert figures["iperf download"].value == 420.0
     assert figures["PM2.5"].device_class == "pm25"
+
+
+def test_api_and_page_name_the_backend_that_measured_those_that_failed_and_the_cross_check(
+        tmp_path) -> None:
+    card = BandwidthCard(UsageStore(tmp_path / "usage.json"), None)
+    history = History([card])
+    now = time.time()
+    check = {"backend": "librespeed", "server": "ls.example", "download_mbps": 47.7,
+             "upload_mbps": 19.8, "failure": None, "download_ratio": 0.5, "upload_ratio": 1.0}
+    history.observe("bandwidth", "success", {
+        "backend": "cloudflare", "server": "speed.cloudflare.com", "download_mbps": 95.4,
+        "upload_mbps": 19.8, "cross_check": check, "failed_backends": [
+            {"backend": "speedtest", "reason": "rate_limited", "error": "HTTP Error 429"}]},
+        now - 120)
+    history.observe("bandwidth", "success", {  # an hour later: no cross-check this time
+        "backend": "cloudflare", "server": "speed.cloudflare.com", "download_mbps": 96.0,
+        "upload_mbps": 20.0, "failed_backends": []}, now - 60)
+    page = StatusPage(history, [], [card])
+    test = json.loads(json.dumps(page.status(now)))["speedtest"]
+    assert (test["backend"], test["download_mbps"], test["failed_backends"]) == (
+        "cloudflare", 96.0, [])
+    kept = test["cross_check"]  # the last one is kept until the next
+    assert (kept["backend"], kept["reference"], kept["download_ratio"]) == (
+        "librespeed", "cloudflare", 0.5)
+    html = page.html().decode()
+    assert "speed&nbsp;test (cloudflare)" in html
+    assert "cross-check (librespeed)" in html
+    assert "cross-check librespeed ÷ cloudflare: download ×0.50, upload ×1.00" in html
+    assert "failed first" not in html
+
+    history.observe("bandwidth", "success", {
+        "backend": "cloudflare", "server": "speed.cloudflare.com", "download_mbps": 95.0,
+        "upload_mbps": 20.0, "failed_backends": [
+            {"backend": "speedtest", "reason": "rate_limited", "error": "HTTP Error 429"}]}, now)
+    assert page.status(now)["speedtest"]["failed_backends"][0]["reason"] == "rate_limited"
+    assert "failed first: speedtest (rate_limited)" in page.html().decode()

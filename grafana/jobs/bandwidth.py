@@ -8,7 +8,8 @@ BOARD = "internet.json"
 
 
 def panels() -> list[Placed]:
-    """Throughput against the plan, bufferbloat, data used, and (one panel) what iperf moved too."""
+    """Throughput against the plan, bufferbloat, data used (with what iperf moved), and the
+    backends: which failed and why, and how two backends' figures compare (cross-check)."""
     return [
         (timeseries("Download vs plan", [
             target("homemon_bandwidth_download_bits_per_second", "{{server}}"),
@@ -34,4 +35,21 @@ def panels() -> list[Placed]:
                unit="decbytes", description="Data the tests moved in the time range.",
                options={"orientation": "horizontal", "displayMode": "basic",
                         "reduceOptions": {"calcs": ["lastNotNull"], "values": False}}), 12, 8),
+        (panel("bargauge", "Speed test backends that failed",
+               [target("sum by (backend, reason) "
+                       "(increase(homemon_bandwidth_backend_failures_total[$__range]))",
+                       "{{backend}}: {{reason}}", instant=True)],
+               description="Backends that failed in the time range, by why (forbidden, "
+               "rate_limited, no_server, ...); the next backend of `fallback` measured "
+               "instead. docs/bandwidth.md.",
+               defaults={"noValue": "none", "decimals": 0},
+               options={"orientation": "horizontal", "displayMode": "basic",
+                        "reduceOptions": {"calcs": ["lastNotNull"], "values": False}}), 12, 8),
+        (timeseries("Cross-check ratio", [
+            target("homemon_bandwidth_cross_check_ratio",
+                   "{{backend}} ÷ {{reference}}, {{direction}}"),
+        ], unit="percentunit", points=True, calcs=["min", "mean", "max"],
+            description="The cross-check backend's figure as a share of the main backend's, "
+            "measured back to back (`cross_check`): well below 100% for weeks means one of the "
+            "two under-reads the line or its server is far away."), 12, 8),
     ]

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -27,9 +27,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import CollectorRegistry
 
 from monitor.cards import Card
-from monitor.config import Config, JobConfig
 from monitor.entities import Entity, Reading
 from monitor.errors import describe
+from monitor.jobconfig import JobConfig
 from monitor.logs import event
 from monitor.mqtt.config import MqttConfig
 from monitor.mqtt.discovery import (
@@ -99,7 +99,19 @@ def failure_reason(exc: BaseException | None, tls: bool) -> str:
     return "network"
 
 
-def status_url(config: Config) -> str:
+class Site(Protocol):
+    """What the publisher reads of the whole config (monitor.config.Config), named here so the
+    mqtt package sits below the config module that imports its config class."""
+
+    mqtt: MqttConfig | None
+
+    @property
+    def listen_address(self) -> tuple[str, int]: ...
+
+    def job(self, name: str) -> JobConfig: ...
+
+
+def status_url(config: Site) -> str:
     assert config.mqtt is not None
     if config.mqtt.status_url:
         return config.mqtt.status_url
@@ -110,7 +122,7 @@ def status_url(config: Config) -> str:
 
 
 class MqttPublisher:
-    def __init__(self, config: Config, registry: CollectorRegistry,
+    def __init__(self, config: Site, registry: CollectorRegistry,
                  cards: Sequence[Card]) -> None:
         """`cards`: the enabled jobs' cards; each job's entities are its card's `entities()`
         plus its health. A job switched off has no card: its entities' retained configs, left

@@ -42,9 +42,9 @@ def iperf3_mbps(pair: NetnsPair, *, download: bool, seconds: int = 4, streams: i
 def bandwidth_config(path: Path, state_dir: Path, base_url: str, ping_target: str, *,
                      backend: str = "http", duration: str = "4s", warmup: str = "1s",
                      io_timeout: str = "2s", timeout: str = "60s", download: bool = True,
-                     upload: bool = True, **extra: Any) -> Path:
+                     upload: bool = True, max_bytes: str = "200MB", **extra: Any) -> Path:
     http: dict[str, Any] = {"duration": duration, "warmup": warmup, "io_timeout": io_timeout,
-                            "streams": 4}
+                            "streams": 4, "max_bytes": max_bytes}
     if download:
         http["download_url"] = f"{base_url}/download"
     if upload:

@@ -1,4 +1,4 @@
-"""A local stand-in for bandwidth test servers: plain download/upload URLs and speedtest.net.
+"""A local stand-in for bandwidth test servers: plain URLs, speedtest.net, Cloudflare, LibreSpeed.
 
     python -m tests.support.bandwidth_server --port 8080 --advertise 10.77.0.2
 
@@ -9,10 +9,19 @@
   /speedtest/random{N}x{N}.jpg (the real image sizes), /speedtest/upload.php. Requests may be
   in proxy form (`GET http://www.speedtest.net/... HTTP/1.1`): the server is also the
   http_proxy speedtest-cli talks to, so nothing ever leaves the test's namespaces.
+- Cloudflare (cloudflare/speedtest's BandwidthEngine): GET /__down?bytes=N answers N bytes
+  (Content-Length N); POST /__up reads a fixed-length body, answers 200 with an empty body.
+- LibreSpeed (librespeed/speedtest backend/*.php): GET /backend/garbage.php?ckSize=N streams N
+  chunks of 1 MiB (at most 1024, default 4) with chunked transfer encoding, one HTTP chunk per
+  flushed MiB, as PHP behind Apache sends it; GET or POST /backend/empty.php answers 200 empty
+  (POST: reads and discards the body); /backend/getIP.php answers JSON; GET
+  /backend-servers/servers.php is a server list: an unreachable entry (127.0.0.1:9) and this
+  server.
 - GET  /_stats   JSON: body bytes the clients acknowledged (TCP_INFO bytes_acked minus the
   headers and control replies we wrote), bytes written, upload bytes read, request counts.
 - GET  /_mode?set=M  misbehave from now on: ok, 403, 429, html, malformed, truncated, reset,
-  reject_upload, stall.  GET /_reset zeroes the counters.
+  reject_upload, stall; `M@FAMILY` only for one server's paths (speedtest, cloudflare,
+  librespeed, http), e.g. 403@speedtest.  GET /_reset zeroes the counters.
 """
 
 from __future__ import annotations
@@ -39,6 +48,19 @@ IMAGE_SIZES = {350: 245388, 500: 505544, 750: 1118012, 1000: 1986284, 1500: 4468
 CUT_AFTER = 256 * 1024  # truncated / reset bodies stop here
 OPEN_STATES = (1, 8)  # TCP_ESTABLISHED, TCP_CLOSE_WAIT: unacked data may still be delivered
 MODES = ("ok", "403", "429", "html", "malformed", "truncated", "reset", "reject_upload", "stall")
+FAMILIES = ("speedtest", "cloudflare", "librespeed", "http")
+MIB = 1024 * 1024
+
+
+def family(path: str) -> str:
+    """Which stand-in a path belongs to: a mode can be aimed at one of them."""
+    if path.startswith("/speedtest"):
+        return "speedtest"
+    if path.startswith("/__"):
+        return "cloudflare"
+    if path.startswith("/backend"):
+        return "librespeed"
+    return "http"
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -56,6 +78,7 @@ class State:
     def __init__(self, advertise: str, port: int, testlength: int) -> None:
         self.lock = threading.Lock()
         self.mode = "ok"
+        self.scope: str | None = None  # the family `mode` applies to; None: all
         self.advertise, self.port, self.testlength = advertise, port, testlength
         self.reset()
 
@@ -92,6 +115,16 @@ def config_xml(state: State) -> bytes:
  threads="4"/>
 </settings>
 """.encode()
+
+
+def librespeed_servers(state: State) -> bytes:
+    entry = {"dlURL": "garbage.php", "ulURL": "empty.php", "pingURL": "empty.php",
+             "getIpURL": "getIP.php", "sponsorName": "home-monitor tests", "sponsorURL": ""}
+    return json.dumps([
+        {"name": "Unreachable", "server": "http://127.0.0.1:9/backend/", "id": 1} | entry,
+        {"name": "Namespace B", "server": f"http://{state.advertise}:{state.port}/backend/",
+         "id": 2} | entry,
+    ]).encode()
 
 
 def servers_xml(state: State) -> bytes:
@@ -158,13 +191,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route(self) -> tuple[str, dict[str, list[str]]]:
         parts = urlsplit(self.path)
+        self._path = parts.path
         with self.state.lock:
             self.state.requests[parts.path] = self.state.requests.get(parts.path, 0) + 1
         return parts.path, parse_qs(parts.query)
 
+    def _mode(self) -> str:
+        """The misbehaviour for this request's path (scoped modes spare the other families)."""
+        scope = self.state.scope
+        return self.state.mode if scope is None or scope == family(self._path) else "ok"
+
     def _refused(self) -> bool:
         """403/429 for everything but the control endpoints."""
-        mode = self.state.mode
+        mode = self._mode()
         if mode == "403":
             self._small(403, b"Forbidden")
             return True
@@ -183,16 +222,16 @@ class Handler(BaseHTTPRequestHandler):
             self._small(200, b"ok")
             return
         if path == "/_mode":
-            mode = query.get("set", ["ok"])[0]
-            if mode not in MODES:
-                self._small(400, f"unknown mode {mode}".encode())
+            mode, _, scope = query.get("set", ["ok"])[0].partition("@")
+            if mode not in MODES or scope not in ("", *FAMILIES):
+                self._small(400, f"unknown mode {mode}@{scope}".encode())
                 return
-            self.state.mode = mode
+            self.state.mode, self.state.scope = mode, scope or None
             self._small(200, mode.encode())
             return
         if self._refused():
             return
-        mode = self.state.mode
+        mode = self._mode()
         if path == "/speedtest-config.php":
             if mode == "html":
                 self._small(200, b"<!DOCTYPE html><html><body>Login</body></html>", "text/html")
@@ -207,6 +246,20 @@ class Handler(BaseHTTPRequestHandler):
         elif path.startswith("/speedtest/random") and path.endswith(".jpg"):
             side = int(path.removeprefix("/speedtest/random").split("x")[0])
             self._send_bytes(IMAGE_SIZES.get(side, 245388), "image/jpeg")
+        elif path == "/__down":
+            self._send_bytes(int(query.get("bytes", ["0"])[0]), "application/octet-stream")
+        elif path == "/backend/garbage.php":
+            chunks = int(query.get("ckSize", ["4"])[0] or 4) or 4
+            self._send_chunked(min(chunks, 1024))
+        elif path == "/backend/empty.php":
+            self._small(200, b"", extra={"Cache-Control": "no-store, no-cache, must-revalidate, "
+                                         "max-age=0, s-maxage=0", "Connection": "keep-alive"})
+        elif path == "/backend/getIP.php":
+            ip = self.client_address[0]
+            self._small(200, json.dumps({"processedString": f"{ip} - private IP address",
+                                         "rawIspInfo": ""}).encode(), "application/json")
+        elif path == "/backend-servers/servers.php":
+            self._small(200, librespeed_servers(self.state), "application/json")
         elif path == "/download":
             if mode == "html":
                 self._small(200, b"<html>" + b" " * 100 + b"</html>", "text/html")
@@ -221,8 +274,40 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._small(404, b"not found")
 
+    def _send_chunked(self, chunks: int) -> None:
+        """garbage.php: `chunks` MiB, one HTTP chunk per flushed MiB, no Content-Length."""
+        mode = self._mode()
+        self.send_response(200)
+        for key, value in (("Content-Description", "File Transfer"),
+                           ("Content-Type", "application/octet-stream"),
+                           ("Content-Disposition", "attachment; filename=random.dat"),
+                           ("Content-Transfer-Encoding", "binary"),
+                           ("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0"),
+                           ("Transfer-Encoding", "chunked")):
+            self.send_header(key, value)
+        self.end_headers()
+        limit = CUT_AFTER if mode in ("truncated", "reset") else chunks * MIB
+        head = b"%x\r\n" % MIB
+        for _ in range(chunks):
+            if limit <= 0:
+                self.close_connection = True  # cut short: the client sees no final chunk
+                return
+            try:
+                self.wfile.write(head)
+                for _ in range(MIB // len(BLOCK)):
+                    self.wfile.write(BLOCK)
+                    self.state.count(written=len(BLOCK))
+                self.wfile.write(b"\r\n")
+            except OSError:
+                self.close_connection = True
+                return
+            self.state.count(overhead=len(head) + 2)  # chunk framing is not body
+            limit -= MIB
+        self.wfile.write(b"0\r\n\r\n")
+        self.state.count(overhead=5)
+
     def _send_bytes(self, size: int, ctype: str, content_range: str | None = None) -> None:
-        mode = self.state.mode
+        mode = self._mode()
         self.send_response(200 if content_range is None else 206)
         if content_range is not None:
             self.send_header("Content-Range", content_range)
@@ -258,13 +343,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         path, _ = self._route()
-        if path not in ("/upload", "/speedtest/upload.php"):
+        if path not in ("/upload", "/speedtest/upload.php", "/__up", "/backend/empty.php"):
             self._small(404, b"not found")
             return
         if self._refused():
             self.close_connection = True
             return
-        mode = self.state.mode
+        mode = self._mode()
         if mode == "reject_upload":
             self._small(413, b"Payload Too Large")
             self.close_connection = True
@@ -277,7 +362,8 @@ class Handler(BaseHTTPRequestHandler):
         if got is None:
             self.close_connection = True
             return
-        self._small(200, f"size={got}".encode())
+        self._small(200, b"" if path in ("/__up", "/backend/empty.php") else
+                    f"size={got}".encode())
 
     def _read_body(self) -> int | None:
         """Count the body without keeping it; None if the client went away mid-body."""

@@ -1,5 +1,6 @@
-"""The bandwidth job's card: the last speed test, throughput per test and the month's data
-budget (read from the job's usage file, which survives restarts)."""
+"""The bandwidth job's card: the last speed test (with the backend that measured it and those
+that failed before it), the last cross-check, throughput per test and the month's data budget
+(read from the job's usage file, which survives restarts)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from monitor.series import SeriesKey, number
 
 DIRECTIONS = ("download", "upload")
 LATEST_KEYS = ("download_mbps", "upload_mbps", "latency_ms", "idle_rtt_ms",
-               "loaded_rtt_download_ms", "loaded_rtt_upload_ms", "backend", "server")
+               "loaded_rtt_download_ms", "loaded_rtt_upload_ms", "backend", "server",
+               "failed_backends")
 
 
 class BandwidthCard(Card):
@@ -29,6 +31,9 @@ class BandwidthCard(Card):
         self.usage, self.budget_bytes = usage, budget_bytes
         self.month = current_month()
         self.used_bytes: int | None = usage.used(self.month)
+        # the last cross-check since start: it runs once a day or so, the tests in between have
+        # none, and its ratio is what a reader wants to see until the next one
+        self.cross_check: dict[str, Any] | None = None
 
     def series(self, summary: Mapping[str, Any]) -> dict[SeriesKey, float | None]:
         return {SeriesKey("mbps", d): number(summary.get(f"{d}_mbps")) for d in DIRECTIONS}
@@ -36,6 +41,9 @@ class BandwidthCard(Card):
     def observe(self, result: str, summary: Mapping[str, Any], at: float) -> None:
         self.month = current_month(at)  # any run may have used data, a failed one too
         self.used_bytes = self.usage.used(self.month)
+        check = summary.get("cross_check")
+        if result == "success" and isinstance(check, Mapping):
+            self.cross_check = {"at": iso(at), "reference": summary.get("backend"), **check}
 
     def ledger_rows(self, result: str, summary: Mapping[str, Any],
                     at: float) -> list[SpeedTestRow]:
@@ -61,7 +69,8 @@ class BandwidthCard(Card):
     def status(self, view: JobView, now: float) -> dict[str, Any]:
         latest = view.latest
         test = None if latest is None else {
-            "at": iso(latest.at), **{key: latest.summary.get(key) for key in LATEST_KEYS}}
+            "at": iso(latest.at), **{key: latest.summary.get(key) for key in LATEST_KEYS},
+            "cross_check": self.cross_check}
         used, budget = self.used_bytes, self.budget_bytes
         return {"speedtest": test,
                 "budget": {"month": self.month, "used_bytes": used, "budget_bytes": budget,
@@ -85,16 +94,44 @@ class BandwidthCard(Card):
 
     def section(self, status: Mapping[str, Any], charts: Sequence[str], now: float) -> str:
         test = status.get("speedtest")
-        table = rows(("last test", "down", "up", "at"), [(
-            "speed&nbsp;test", mbps(test.get("download_mbps")), mbps(test.get("upload_mbps")),
-            escape(clock(test["at"], now, seconds=False)))], {1, 2, 3}) if test else \
-            '<p class="muted">no test yet</p>'
-        return (f'<section id="speed"><h2>Speed</h2>{table}{"".join(charts)}</section>'
+        if test:
+            check = test.get("cross_check")
+            table = rows(("last test", "down", "up", "at"), [
+                _test_row("speed&nbsp;test", test, now),
+                *([_test_row("cross-check", check, now)] if check else [])], {1, 2, 3})
+            notes = "".join(f'<p class="muted">{escape(note)}</p>' for note in (
+                _failed_note(test.get("failed_backends") or []), _ratio_note(check)) if note)
+        else:
+            table, notes = '<p class="muted">no test yet</p>', ""
+        return (f'<section id="speed"><h2>Speed</h2>{table}{notes}{"".join(charts)}</section>'
                 f'{_budget(status.get("budget") or {})}')
 
 
 def _mbps(bps: float | None) -> float | None:
     return None if bps is None else round(bps / 1e6, 3)
+
+
+def _test_row(name: str, test: Mapping[str, Any], now: float) -> tuple[str, str, str, str]:
+    if test.get("backend"):  # which backend made the figure
+        name = f"{name} ({escape(str(test['backend']))})"
+    return (name, mbps(test.get("download_mbps")), mbps(test.get("upload_mbps")),
+            escape(clock(test.get("at"), now, seconds=False)))
+
+
+def _failed_note(failed: Sequence[Mapping[str, Any]]) -> str:
+    return "failed first: " + ", ".join(
+        f"{f.get('backend')} ({f.get('reason')})" for f in failed) if failed else ""
+
+
+def _ratio_note(check: Mapping[str, Any] | None) -> str:
+    if not check:
+        return ""
+    ratios = [f"{d} ×{check[f'{d}_ratio']:.2f}" for d in DIRECTIONS
+              if isinstance(check.get(f"{d}_ratio"), (int, float))]
+    if not ratios:
+        return f"cross-check {check.get('backend')}: {check.get('failure') or 'no ratio'}"
+    return (f"cross-check {check.get('backend')} ÷ {check.get('reference')}: "
+            + ", ".join(ratios))
 
 
 def _budget(budget: Mapping[str, Any]) -> str:

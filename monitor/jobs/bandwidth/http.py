@@ -23,7 +23,8 @@ import struct
 import termios
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ from monitor.jobs.bandwidth.rtt import LoadedRttProbe, tcp_connect_rtt
 
 CHUNK = 64 * 1024
 MIN_PIECE = 1024  # the smallest read or upload frame near the max_bytes cap
+READ_WAIT = 0.01  # a stream with nothing left to read waits this long for the others' reads
 SAMPLE_INTERVAL = 0.1
 STABLE_WINDOW = 1.0
 STABLE_COUNT = 3
@@ -123,6 +125,7 @@ class ByteCap:
         self._base = tally.get(direction)
         self.reached_at: float | None = None  # when a stream saw the cap reached
         self._claimed = 0  # bytes asked for in download ranges, so together they fit the cap
+        self._reading = 0  # bytes of download reads in progress, not in the tally yet
         self._lock = threading.Lock()
 
     def claim(self, streams: int, most: int | None = None) -> int:
@@ -143,10 +146,21 @@ class ByteCap:
         with self._lock:
             self._claimed -= max(0, unused)
 
-    def next_read(self, streams: int) -> int:
-        """How much one of `streams` streams moves next: a whole chunk while far from the cap,
-        its share of what is left near it (so the streams together end close to the cap)."""
-        return min(CHUNK, max(MIN_PIECE, self.remaining() // streams))
+    @contextmanager
+    def read(self, streams: int) -> Iterator[int]:
+        """How much one of `streams` streams reads next, reserved until the read is counted:
+        a whole chunk while far from the cap, its share of what is neither moved nor being
+        read near it, 0 when the reads in progress take the rest. Without the reservation,
+        streams reading a server that ignores Range overshoot by a chunk each."""
+        with self._lock:
+            free = self.remaining() - self._reading
+            size = 0 if free <= 0 else min(CHUNK, max(MIN_PIECE, free // streams), free)
+            self._reading += size
+        try:
+            yield size
+        finally:
+            with self._lock:
+                self._reading -= size
 
     def remaining(self) -> int:
         left = self.cap - (self.tally.get(self.direction) - self._base)
@@ -185,11 +199,16 @@ def _phase_rate(phase: Phase, stop: threading.Event, errors: list[str],
 
 
 class HttpBackend:
-    name = "http"
+    """Also the engine of the cloudflare and librespeed backends (see public.py): they give it
+    their URLs, their `name` and, as their servers expect, a fixed `upload_body_bytes` per POST
+    (Content-Length) instead of one endless chunked body."""
 
-    def __init__(self, config: HttpSpeedConfig, *, session_factory: SessionFactory =
+    def __init__(self, config: HttpSpeedConfig, *, name: str = "http",
+                 upload_body_bytes: int | None = None, session_factory: SessionFactory =
                  requests.Session, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self.name = name
+        self.upload_body_bytes = upload_body_bytes
         self._session_factory = session_factory
         self._clock = clock
         self._block = os.urandom(CHUNK)  # incompressible, shared by every upload stream
@@ -316,15 +335,21 @@ class HttpBackend:
                 raise BandwidthError("download: the URL returned an HTML page (a login "
                                      "or error page?), not test data")
             expected = response.headers.get("Content-Length")
-            while chunk := response.raw.read(cap.next_read(phase.streams),
-                                             decode_content=False):
-                got += len(chunk)
-                tally.add("download", len(chunk))
+            while True:
+                with cap.read(phase.streams) as size:
+                    chunk = response.raw.read(size, decode_content=False) if size else None
+                    if chunk:
+                        got += len(chunk)
+                        tally.add("download", len(chunk))
+                if chunk == b"":
+                    break
                 if done.is_set():
                     return got
                 if cap.remaining() <= 0:
                     done.set()
                     return got
+                if chunk is None:  # another stream's read takes the rest; it may fail
+                    done.wait(READ_WAIT)
             if got == 0:
                 raise BandwidthError("download: empty response body")
             if expected is not None and expected.isdigit() and got < int(expected):
@@ -338,39 +363,74 @@ class HttpBackend:
         connection_class = http.client.HTTPSConnection if https else http.client.HTTPConnection
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         frame = b"%x\r\n" % len(self._block) + self._block + b"\r\n"
+        fixed = self.upload_body_bytes
         while not done.is_set():
             connection = connection_class(parts.hostname or "", parts.port,
                                           timeout=phase.io_timeout)
             try:
                 connection.putrequest("POST", target, skip_accept_encoding=True)
                 connection.putheader("Content-Type", "application/octet-stream")
-                connection.putheader("Transfer-Encoding", "chunked")
+                if fixed is None:
+                    connection.putheader("Transfer-Encoding", "chunked")
+                else:
+                    connection.putheader("Content-Length", str(fixed))
                 connection.endheaders()
                 sent = _SentBytes(connection.sock)
                 progress.append(sent)
                 try:
-                    while not done.is_set():
-                        size = cap.claim(phase.streams, most=CHUNK)
-                        if size <= 0:
-                            done.set()
-                            break
-                        piece = frame if size == CHUNK else (
-                            b"%x\r\n" % size + self._block[:size] + b"\r\n")
-                        connection.send(piece)
-                        sent.sent += len(piece)
-                        tally.add("upload", size)
-                        cap.remaining()  # notes when the cap was reached
-                    connection.send(b"0\r\n\r\n")
+                    if fixed is None:
+                        self._send_chunked(connection, frame, phase, done, tally, sent, cap)
+                    elif not self._send_fixed(connection, fixed, phase, done, tally, sent, cap):
+                        sent.finish()
+                        return  # the phase ended mid-body: drop it, as a browser would
                 except OSError as exc:
-                    raise BandwidthError(_refusal(connection, exc)) from exc
-                finally:
                     sent.finish()
+                    raise BandwidthError(_refusal(connection, exc)) from exc
                 response = connection.getresponse()
                 response.read(4096)
+                # only now: a finished body's unacknowledged tail must not count before then
+                sent.finish()
                 if not 200 <= response.status < 300:
                     raise BandwidthError(f"upload: HTTP {response.status} {response.reason}")
             finally:
                 connection.close()
+
+
+    @staticmethod
+    def _send_chunked(connection: http.client.HTTPConnection, frame: bytes, phase: Phase,
+                      done: threading.Event, tally: ByteTally, sent: _SentBytes,
+                      cap: ByteCap) -> None:
+        """One chunked body, frame by frame, until the phase ends or its cap is taken."""
+        block = frame[frame.index(b"\r\n") + 2:-2]
+        while not done.is_set():
+            size = cap.claim(phase.streams, most=CHUNK)
+            if size <= 0:
+                done.set()
+                break
+            piece = frame if size == CHUNK else b"%x\r\n" % size + block[:size] + b"\r\n"
+            connection.send(piece)
+            sent.sent += len(piece)
+            tally.add("upload", size)
+            cap.remaining()  # notes when the cap was reached
+        connection.send(b"0\r\n\r\n")
+
+    def _send_fixed(self, connection: http.client.HTTPConnection, length: int, phase: Phase,
+                    done: threading.Event, tally: ByteTally, sent: _SentBytes,
+                    cap: ByteCap) -> bool:
+        """One body of `length` bytes (Content-Length); False if the phase ended or the cap
+        was taken before all of it was sent."""
+        left = length
+        while left and not done.is_set():
+            size = cap.claim(phase.streams, most=min(CHUNK, left))
+            if size <= 0:
+                done.set()
+                break
+            connection.send(self._block[:size])
+            sent.sent += size
+            tally.add("upload", size)
+            cap.remaining()
+            left -= size
+        return not left
 
 
 class _SentBytes:

@@ -30,3 +30,11 @@ class BandwidthMetrics:
                               "RTT to the loaded-RTT target just before the test, same method "
                               "(baseline for homemon_bandwidth_loaded_rtt_seconds)",
                               registry)
+        self.backend_failures = Counter(
+            "homemon_bandwidth_backend_failures",
+            "Bandwidth backends that failed, by why; the next backend of `fallback` was tried",
+            ["backend", "reason"], registry=registry)
+        self.cross_check_ratio = Gauge(
+            "homemon_bandwidth_cross_check_ratio",
+            "The cross-check backend's last figure divided by the main backend's, measured "
+            "back to back", ["direction", "backend", "reference"], registry=registry)

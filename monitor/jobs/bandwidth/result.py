@@ -44,3 +44,5 @@ class BandwidthResult:
     loaded_rtt_seconds: dict[str, float] = field(default_factory=dict)
     # a direction that failed after the other one worked: recorded, then the run fails
     failure: str | None = None
+    # (backend, error) of the backends tried before this one (`fallback`)
+    failed_backends: list[tuple[str, str]] = field(default_factory=list)
