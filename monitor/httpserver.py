@@ -6,8 +6,9 @@ a stdlib `BaseHTTPRequestHandler` on it into a buffer (no network I/O in a worke
 
 - a client that sends nothing, or its head a byte at a time, holds a socket but no thread, and
   is dropped `read_timeout` seconds after it connected (slowloris);
-- a client that does not read its response holds no thread either, and is dropped
-  `write_timeout` seconds after its response was ready;
+- a client that does not read its response holds no thread either, and is dropped when
+  `write_timeout` seconds pass without a byte sent, or at the latest `write_timeout` plus the
+  time the response takes at `MIN_WRITE_RATE` (a month's CSV report is ~12 MB);
 - at most `max_connections` sockets are open; a new connection at the cap closes the oldest
   one that has not sent a complete request yet (so a scrape gets through a flood of idle
   sockets) and, when every open one is being served, waits in the listen backlog;
@@ -43,7 +44,8 @@ from monitor.logs import event
 log = logging.getLogger("monitor.web")
 
 READ_TIMEOUT = 5.0  # seconds from connect to a complete request head
-WRITE_TIMEOUT = 10.0  # seconds from a response being ready to its last byte sent
+WRITE_TIMEOUT = 10.0  # seconds a response may go without progress (and its base allowance)
+MIN_WRITE_RATE = 125_000  # bytes/s: 1 Mbit/s, the slowest client a large response waits for
 MAX_CONNECTIONS = 128
 BACKLOG = 128
 WORKERS = 4
@@ -96,8 +98,13 @@ class _Writing:
 
     sock: socket.socket
     data: memoryview
-    deadline: float
+    deadline: float  # the whole response sent by then
+    stalled_at: float  # no byte sent since, by then: dropped
     sent: int = 0
+
+    @property
+    def expires(self) -> float:
+        return min(self.deadline, self.stalled_at)
 
 
 def listen_socket(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
@@ -202,8 +209,8 @@ class HttpServer:
         soonest = now + 1.0
         if self._waiting:
             soonest = min(soonest, next(iter(self._waiting.values())).deadline)
-        if self._writing:
-            soonest = min(soonest, next(iter(self._writing.values())).deadline)
+        if self._writing:  # at most max_connections: a scan is cheap
+            soonest = min(soonest, min(w.expires for w in self._writing.values()))
         if not self._accepting and self._resume_accept_at:
             soonest = min(soonest, self._resume_accept_at)
         return max(0.0, soonest - now)
@@ -327,8 +334,10 @@ class HttpServer:
             if not request.response:
                 self._finish_writing(request.sock)
                 continue
-            writing = _Writing(request.sock, memoryview(request.response),
-                               time.monotonic() + self.write_timeout)
+            now = time.monotonic()
+            allowed = self.write_timeout + len(request.response) / MIN_WRITE_RATE
+            writing = _Writing(request.sock, memoryview(request.response), now + allowed,
+                               now + self.write_timeout)
             self._writing[request.sock] = writing
             self._selector.register(request.sock, selectors.EVENT_WRITE, writing)
             self._write(writing)
@@ -336,6 +345,7 @@ class HttpServer:
     def _write(self, writing: _Writing) -> None:
         try:
             writing.sent += writing.sock.send(writing.data[writing.sent:])
+            writing.stalled_at = time.monotonic() + self.write_timeout
         except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             return
         except OSError:
@@ -361,11 +371,9 @@ class HttpServer:
             if oldest.deadline > now:
                 break
             self._close_waiting(oldest, "read_timeout")
-        while self._writing:
-            slowest = next(iter(self._writing.values()))
-            if slowest.deadline > now:
-                return
-            self._finish_writing(slowest.sock, "write_timeout")
+        # deadlines grow with the response's size, so they are not in the order of insertion
+        for late in [w for w in self._writing.values() if w.expires <= now]:
+            self._finish_writing(late.sock, "write_timeout")
 
     def _close_waiting(self, waiting: _Waiting, reason: str) -> None:
         if reason:

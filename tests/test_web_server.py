@@ -241,6 +241,25 @@ class _BigOrSmall(BufferedRequestHandler):
         pass
 
 
+def test_a_large_response_to_a_slow_but_steady_reader_is_sent_whole() -> None:
+    """A month's CSV report over slow Wi-Fi: longer than write_timeout, but never stalled."""
+    server = HttpServer(("127.0.0.1", 0), _BigOrSmall, write_timeout=1.0)
+    server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            sock.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+            received, started = 0, time.monotonic()
+            while chunk := sock.recv(64 * 1024):
+                received += len(chunk)
+                time.sleep(0.01)  # ~6 MB/s at most: the 16 MB take ~3 s, past write_timeout
+        assert time.monotonic() - started > 1.0
+        assert received > 16 * 2**20  # the head and every byte of the body
+        assert server.dropped["write_timeout"] == 0
+    finally:
+        server.stop()
+
+
 def test_clients_that_do_not_read_their_response_hold_no_worker() -> None:
     server = HttpServer(("127.0.0.1", 0), _BigOrSmall, write_timeout=2.0)
     server.start()
