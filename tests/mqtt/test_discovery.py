@@ -59,7 +59,7 @@ def everything_on() -> Config:
     return parse({
         "jobs": {
             "latency": {"targets": ["1.1.1.1", {"host": "192.168.1.1", "name": "router"}]},
-            "bandwidth": {"monthly_data_budget": "50GB"},
+            "bandwidth": {"monthly_data_budget": "50GB", "cross_check": {"backend": "cloudflare"}},
             "iperf": {"enabled": True, "ec2": {"instance_id": "i-0123456789abcdef0",
                                                  "region": "eu-west-2"}},
             "aqi": {"enabled": True, "sensors": [1], "scales": ["uk_daqi", "us_epa", "eu_eaqi"]},
@@ -93,8 +93,11 @@ def test_every_issue_entity_is_declared() -> None:
     expected = {("latency", "internet"), ("latency", "current_outage"),
                 ("latency", "rtt_1_1_1_1"), ("latency", "jitter_router"),
                 ("latency", "loss_router"), ("bandwidth", "download"), ("bandwidth", "upload"),
-                ("bandwidth", "data_budget_used"), ("iperf", "ec2_instance"), ("aqi", "pm25"),
-                ("aqi", "pm10"), ("aqi", "uk_daqi"), ("aqi", "us_aqi"), ("aqi", "eu_eaqi")}
+                ("bandwidth", "data_budget_used"), ("bandwidth", "backend"),
+                ("bandwidth", "cross_check_download_ratio"),
+                ("bandwidth", "cross_check_upload_ratio"), ("iperf", "ec2_instance"),
+                ("aqi", "pm25"), ("aqi", "pm10"), ("aqi", "uk_daqi"), ("aqi", "us_aqi"),
+                ("aqi", "eu_eaqi")}
     expected |= {(job, "health") for job in ("latency", "bandwidth", "iperf", "aqi")}
     assert expected <= declared
 
@@ -145,6 +148,11 @@ def test_measurements_expire_and_declared_classes_are_kept() -> None:
     assert by_key[("aqi", "pm25")]["unit_of_measurement"] == MICRO_G_PER_M3
     assert by_key[("aqi", "us_aqi")]["device_class"] == "aqi"
     assert by_key[("iperf", "ec2_instance")]["options"] == ["running", "stopped"]
+    assert by_key[("bandwidth", "backend")]["options"] == [
+        "speedtest", "http", "cloudflare", "librespeed"]
+    ratio = by_key[("bandwidth", "cross_check_download_ratio")]
+    assert "expire_after" not in ratio  # a cross-check runs once a day, the job hourly
+    assert ratio["json_attributes_topic"] == ratio["state_topic"]
     assert "expire_after" not in by_key[("latency", "health")]
 
 
@@ -160,6 +168,8 @@ def test_entities_follow_the_config() -> None:
     assert declared["aqi"] == {"pm25", "pm10", "uk_daqi"}
     assert declared["iperf"] == {"iperf_download"}  # no upload, no EC2 instance
     assert "data_budget_used" not in declared["bandwidth"]
+    assert "backend" in declared["bandwidth"]  # which backend made the figure, always
+    assert not {key for key in declared["bandwidth"] if key.startswith("cross_check")}
 
 
 def test_a_disabled_job_declares_nothing() -> None:

@@ -27,8 +27,10 @@ LATEST_KEYS = ("download_mbps", "upload_mbps", "latency_ms", "idle_rtt_ms",
 class BandwidthCard(Card):
     job = "bandwidth"
 
-    def __init__(self, usage: UsageStore, budget_bytes: int | None) -> None:
+    def __init__(self, usage: UsageStore, budget_bytes: int | None,
+                 cross_checked: bool = False) -> None:
         self.usage, self.budget_bytes = usage, budget_bytes
+        self.cross_checked = cross_checked  # a cross_check is configured: declare its ratios
         self.month = current_month()
         self.used_bytes: int | None = usage.used(self.month)
         # the last cross-check since start: it runs once a day or so, the tests in between have
@@ -85,7 +87,7 @@ class BandwidthCard(Card):
                    else float(self.used_bytes), "B", "data_size")]
 
     def entities(self) -> list[Entity]:
-        return entities.declare(self.usage, self.budget_bytes)
+        return entities.declare(self.usage, self.budget_bytes, self.cross_checked)
 
     def charts(self, view: JobView) -> list[Chart]:
         lines = [Line(f"speed test {d}", f"s{i}", view.table.points(SeriesKey("mbps", d)),

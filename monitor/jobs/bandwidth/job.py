@@ -167,7 +167,8 @@ class BandwidthJob(Job):
 
     def card(self) -> BandwidthCard:
         budget = self.config.monthly_data_budget
-        return BandwidthCard(self.usage, None if budget is None else int(budget))
+        return BandwidthCard(self.usage, None if budget is None else int(budget),
+                             cross_checked=self.config.cross_check is not None)
 
     def run(self, stop: threading.Event) -> dict[str, Any]:
         self._check_budget()
