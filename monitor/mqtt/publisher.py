@@ -10,6 +10,7 @@ the removals and the latest state of each job, so nothing lost while away stays 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import socket
@@ -121,6 +122,21 @@ def status_url(config: Site) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
+def loopback_status_url(config: Site) -> bool:
+    """True when HA would be sent to this box's loopback: no mqtt.status_url and the daemon
+    listens on loopback only (the default listen), so the device's "visit" link leads nowhere."""
+    assert config.mqtt is not None
+    if config.mqtt.status_url:
+        return False
+    host = config.listen_address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may well resolve for HA
+        return False
+
+
 class MqttPublisher:
     def __init__(self, config: Site, registry: CollectorRegistry,
                  cards: Sequence[Card]) -> None:
@@ -187,6 +203,11 @@ class MqttPublisher:
     def start(self) -> None:
         event(log, logging.INFO, "mqtt: connecting", broker=self._where(),
               entities=len(self._configs))
+        if loopback_status_url(self.config):
+            event(log, logging.WARNING, "mqtt: the device's configuration_url points Home "
+                  "Assistant at this box's loopback (listen is loopback and mqtt.status_url "
+                  "is unset): set mqtt.status_url to the address HA can reach",
+                  configuration_url=status_url(self.config))
         self.client.connect_async(self.broker.host, self.broker.port,
                                   keepalive=round(self.settings.keepalive))
         self.client.loop_start()
