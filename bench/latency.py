@@ -9,9 +9,10 @@ After a warm-up, each program's own /metrics and /proc give, over `--seconds`:
 requests per target per minute, mean RTT against the responder's record (its mean applied
 delay; the difference is the network stack and the programs' own delay), loss, RSS and CPU
 per request, first with one target (issue 22's RSS goal: at most 2x smokeping_prober's), then
-with 3 (issue 13's); then the same with 20 targets for the CPU share of one core; then 3 targets plus
-the two path hops (issue 24: the home router and the ISP's first hop, pinned to two more
-responder addresses, probed every second by their own prober), smokeping_prober pinging all 5.
+with 3 (issue 13's); then the same with 20 targets for the CPU share of one core; then 3
+targets plus the two path hops (issue 24: the home router and the ISP's first hop, pinned to
+two more responder addresses, probed every second by their own prober), smokeping_prober
+pinging all 5.
 
 smokeping_prober is Debian's prometheus-smokeping-prober (`make bench` installs it).
 """
