@@ -4,13 +4,16 @@ box's loopback: the daemon listens on 127.0.0.1 by default, so mqtt.status_url m
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config, parse
 from monitor.mqtt.publisher import MqttPublisher, loopback_status_url, status_url
+from tests.support.procs import REPO
 
 WARNING_TEXT = "configuration_url points Home Assistant at this box's loopback"
 
@@ -63,3 +66,13 @@ def test_one_warning_at_start_when_the_url_is_loopback(caplog: pytest.LogCapture
 
 def test_no_warning_when_status_url_is_set(caplog: pytest.LogCaptureFixture) -> None:
     assert started_warnings(config(None, "http://monitor.lan:10132/"), caplog) == []
+
+
+def test_the_documented_status_url_example_silences_the_warning() -> None:
+    doc = (REPO / "docs" / "home-assistant.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(mqtt: \{[^\n]*status_url[^\n]*)\n```", doc)
+    assert block is not None
+    site = parse(yaml.safe_load(block.group(1)), "home-assistant.md")  # the default listen
+    assert site.listen_address[0] == "127.0.0.1"
+    assert not loopback_status_url(site)
+    assert status_url(site) == "http://monitor.lan:10132/"
