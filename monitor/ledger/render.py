@@ -91,10 +91,10 @@ def render_report(ledger: Reader, month: str, fmt: str, tz: ZoneInfo, plan: Plan
 
 # --- CSV: one table of raw rows, a `record` column says which kind ------------------------------
 
-CSV_COLUMNS = ("record", "start", "end", "seconds", "cause", "kind", "backend", "server",
+CSV_COLUMNS = ("record", "start", "end", "seconds", "cause", "job", "backend", "server",
                "ok", "download_mbps", "upload_mbps", "latency_ms", "bytes", "target", "sent",
                "received", "rtt_mean_ms", "rtt_p95_ms", "jitter_ms", "sensor", "pm25", "pm10",
-               "detail")  # appended: columns keep their place
+               "detail", "against_plan")  # appended: columns keep their place
 
 
 def quarter_iso(tz: ZoneInfo) -> Callable[[int], str]:
@@ -132,19 +132,19 @@ def to_csv(rows: MonthRows, tz: ZoneInfo) -> str:
                          "detail": outage.detail or ""})
     for test in rows.speed_tests:
         writer.writerow({"record": "speed_test", "start": local_iso(test.at, tz),
-                         "kind": test.kind, "backend": test.backend, "server": test.server,
+                         "job": test.job, "backend": test.backend, "server": test.server,
                          "ok": int(test.ok), "download_mbps": _num(test.download_bps, 1e-6),
                          "upload_mbps": _num(test.upload_bps, 1e-6),
                          "latency_ms": _num(test.latency_seconds, 1e3), "bytes": test.bytes_used,
-                         "cause": test.error or ""})
+                         "cause": test.error or "", "against_plan": int(test.against_plan)})
     plain = csv.writer(out, lineterminator="\n")
     iso = quarter_iso(tz)
     plain.writerows(  # a month of three targets: 134 000 rows, written plainly
         ("latency_minute", iso(m.minute), "", "60", "", "", "", "", "", "", "", "", "",
          m.target, m.sent, m.received, _ms(m.rtt_mean), _ms(m.rtt_p95), _ms(m.jitter),
-         "", "", "") for m in rows.latency)
-    for hour in rows.aqi:
-        writer.writerow({"record": "aqi_hour", "start": local_iso(hour.hour, tz),
+         "", "", "", "", "") for m in rows.latency)
+    for hour in rows.air_quality:
+        writer.writerow({"record": "air_quality_hour", "start": local_iso(hour.hour, tz),
                          "seconds": "3600", "sensor": hour.sensor, "pm25": _num(hour.pm25),
                          "pm10": _num(hour.pm10)})
     for daemon in rows.daemon_events:
@@ -317,7 +317,7 @@ def to_html(report: Report) -> str:
     availability = ("no data" if report.availability_percent is None
                     else f"{report.availability_percent:.3f} %")
     plan = report.plan
-    plan_text = ("no plan set (ledger.plan or jobs.bandwidth.plan)"
+    plan_text = ("no plan set (ledger.plan, or the speed-test job's plan)"
                  if plan.download_mbps is None and plan.upload_mbps is None else
                  f"download {plan.download_mbps or '–'} / upload {plan.upload_mbps or '–'} Mbit/s")
     used = sum(report.data_used_bytes.values())

@@ -106,7 +106,7 @@ class Report:
     days: list[DayFigures]
     bnetza: BnetzaView
     latency_by_hour: list[HourLatency]
-    data_used_bytes: dict[str, int] = field(default_factory=dict)
+    data_used_bytes: dict[str, int] = field(default_factory=dict)  # by the job that tested
 
 
 # --- time helpers ------------------------------------------------------------------------------
@@ -172,19 +172,20 @@ def build_report(rows: MonthRows, month: str, tz: ZoneInfo, plan: Plan | None = 
               for cause, lengths in sorted(by_cause.items())]
 
     tests = [t for t in rows.speed_tests if start <= t.at < end]
-    bandwidth = [t for t in tests if t.kind == "bandwidth" and t.ok]
+    # only tests of the contracted line (their card said so) are compared with the plan
+    line_tests = [t for t in tests if t.against_plan and t.ok]
     data_used: dict[str, int] = {}
     for test in tests:
-        data_used[test.kind] = data_used.get(test.kind, 0) + test.bytes_used
-    days = _days(bandwidth, tz, plan.download_mbps)
+        data_used[test.job] = data_used.get(test.job, 0) + test.bytes_used
+    days = _days(line_tests, tz, plan.download_mbps)
     return Report(
         month=month, tz=str(tz), start=local_iso(start, tz), end=local_iso(end, tz),
         period_seconds=end - start, without_data_seconds=without_data,
         observed_seconds=max(0.0, observed), internet_down_seconds=down,
         availability_percent=availability, outages_by_cause=causes, outages=entries,
         plan=plan,
-        download=_direction("download", bandwidth, plan.download_mbps, tz),
-        upload=_direction("upload", bandwidth, plan.upload_mbps, tz),
+        download=_direction("download", line_tests, plan.download_mbps, tz),
+        upload=_direction("upload", line_tests, plan.upload_mbps, tz),
         failed_tests=sum(1 for t in tests if not t.ok), days=days,
         bnetza=_bnetza(days, plan.download_mbps),
         latency_by_hour=_latency_by_hour(rows, tz, start, end),

@@ -72,12 +72,13 @@ def seed_month(path: Path, tz: ZoneInfo, year: int, month: int, *, installed: in
         if rng.random() < 0.8:
             test = SpeedTestRow(at + rng.randrange(3600), "bandwidth", rng.choice(["http",
                                 "speedtest"]), "srv", rng.uniform(70e6, 105e6),
-                                rng.uniform(14e6, 21e6), 0.01, rng.randrange(10**8, 3 * 10**8))
+                                rng.uniform(14e6, 21e6), 0.01, rng.randrange(10**8, 3 * 10**8),
+                                against_plan=True)
             ledger.record_speed_test(test)
             seed.tests.append(test)
         if rng.random() < 0.03:
             failed = SpeedTestRow(at + 120, "bandwidth", "http", "srv", None, None, None,
-                                  5_000_000, ok=False, error="timed out")
+                                  5_000_000, ok=False, error="timed out", against_plan=True)
             ledger.record_speed_test(failed)
             seed.tests.append(failed)
         if rng.random() < 0.02:
@@ -166,7 +167,7 @@ def check(report: Report, seed: Seed, until: int, plan: Plan | None) -> None:
             sum(b - a for a, b in seed.off))
 
     in_period = [t for t in seed.tests if seed.start <= t.at < until]
-    good = [t for t in in_period if t.kind == "bandwidth" and t.ok]
+    good = [t for t in in_period if t.job == "bandwidth" and t.ok]  # iperf: own server
     for direction, plan_mbps in (("download", plan and plan.download_mbps),
                                  ("upload", plan and plan.upload_mbps)):
         values = [(t.download_bps if direction == "download" else t.upload_bps) / 1e6
@@ -281,7 +282,8 @@ def test_bnetza_criterion_needs_three_spaced_days_and_two_misses(tmp_path: Path)
     for day, bps in speeds.items():
         for i in range(10 if day != 11 else 9):
             ledger.record_speed_test(SpeedTestRow(start + day * 86400 + 8 * 3600 + i * 1800,
-                                                  "bandwidth", "http", "s", bps, 19e6))
+                                                  "bandwidth", "http", "s", bps, 19e6,
+                                                  against_plan=True))
     clock.now = start + 20 * 86400
     ledger.close()
     report, _ = report_for(Ledger(path), "2026-11", tz, PLAN, now=start + 20 * 86400)
