@@ -343,9 +343,12 @@ def to_html(report: Report) -> str:
         "<div class=kpis>" + "".join(f"<div class=kpi>{escape(k)}<b>{escape(v)}</b></div>"
                                      for k, v in kpis) + "</div>",
         "<h2>Outages by cause</h2>",
-        _table(["cause", "count", "total", "longest"],
+        _table(["cause", "count", "total", "longest", "share of down time"],
                [[c.cause, str(c.count), duration_text(c.total_seconds),
-                 duration_text(c.longest_seconds)] for c in report.outages_by_cause], {1, 2, 3}),
+                 duration_text(c.longest_seconds), _pct(c.share_of_down)]
+                for c in report.outages_by_cause], {1, 2, 3, 4},
+               "dns: the line worked but names did not resolve; it counts as down (nothing "
+               "could be used), its share is shown here. monitor_off: no data, not down time"),
         "<h2 id=outages>Outage list</h2>",
         _table(["start", "end", "length", "cause"],
                [[_when(o.start), "ongoing" if o.end is None else _when(o.end, o.start),

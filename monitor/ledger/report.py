@@ -33,6 +33,9 @@ class CauseSummary:
     count: int
     total_seconds: float
     longest_seconds: float
+    # of the month's internet-down time, the part this cause was going on (dns: the line
+    # worked but names did not resolve, counted as down); None for monitor_off (no data)
+    share_of_down: float | None = None
 
 
 @dataclass(frozen=True)
@@ -158,18 +161,17 @@ def build_report(rows: MonthRows, month: str, tz: ZoneInfo, plan: Plan | None = 
     observed = (end - start) - without_data
     availability = None if observed <= 0 else 100.0 * (1 - down / observed)
 
-    by_cause: dict[str, list[float]] = {}
+    by_cause: dict[str, list[tuple[float, float]]] = {}
     entries = []
     for outage in rows.outages:
         cause = outage.cause or "unknown"
         clip_start, clip_end = _clip(outage, start, end)
-        seconds = max(0.0, clip_end - clip_start)
-        by_cause.setdefault(cause, []).append(seconds)
+        by_cause.setdefault(cause, []).append((clip_start, clip_end))
         entries.append(OutageEntry(local_iso(outage.start, tz),
                                    None if outage.end is None else local_iso(outage.end, tz),
-                                   seconds, cause))
-    causes = [CauseSummary(cause, len(lengths), sum(lengths), max(lengths))
-              for cause, lengths in sorted(by_cause.items())]
+                                   max(0.0, clip_end - clip_start), cause))
+    causes = [_cause_summary(cause, spans, [*off, *never], without_data, down)
+              for cause, spans in sorted(by_cause.items())]
 
     tests = [t for t in rows.speed_tests if start <= t.at < end]
     # only tests of the contracted line (their card said so) are compared with the plan
@@ -190,6 +192,17 @@ def build_report(rows: MonthRows, month: str, tz: ZoneInfo, plan: Plan | None = 
         bnetza=_bnetza(days, plan.download_mbps),
         latency_by_hour=_latency_by_hour(rows, tz, start, end),
         data_used_bytes=data_used)
+
+
+def _cause_summary(cause: str, spans: list[tuple[float, float]],
+                   no_data: list[tuple[float, float]], without_data: float,
+                   down: float) -> CauseSummary:
+    lengths = [max(0.0, clip_end - clip_start) for clip_start, clip_end in spans]
+    share = None
+    if cause != MONITOR_OFF and down > 0:
+        # the observed part only, as for the availability
+        share = (union_seconds([*spans, *no_data]) - without_data) / down
+    return CauseSummary(cause, len(lengths), sum(lengths), max(lengths), share)
 
 
 def _mbps(test: SpeedTestRow, direction: str) -> float | None:

@@ -345,3 +345,54 @@ def test_the_monthly_report_is_due_once_a_month_in_local_time(
 
     now = datetime.fromisoformat(local).replace(tzinfo=LONDON).timestamp()
     assert monthly_report_due(now, LONDON, last_sent) == due
+
+
+def test_dns_only_outages_count_as_down_and_show_their_share(tmp_path: Path) -> None:
+    tz = ZoneInfo("UTC")
+    start, end = bounds(2026, 9, tz)
+    path = tmp_path / "ledger.db"
+    clock = Clock(start - 86400)
+    ledger = Ledger(path, clock=clock)
+    ledger.open(start_thread=False)
+    ledger.record_outage(OutageRow(start + 3600, start + 4200, "isp"))  # 600 s
+    ledger.record_outage(OutageRow(start + 86400, start + 86400 + 200, "dns"))
+    ledger.record_outage(OutageRow(start + 2 * 86400, start + 2 * 86400 + 400, "dns"))
+    ledger.record_outage(OutageRow(start + 3 * 86400, start + 3 * 86400 + 1000, MONITOR_OFF))
+    clock.now = end + 3600
+    ledger.close()
+    report, _ = report_for(Ledger(path), "2026-09", tz, PLAN, now=end + 3600)
+    observed = (end - start) - 1000
+    assert report.internet_down_seconds == pytest.approx(1200)
+    # the user had no working internet during a DNS outage: it counts against availability
+    assert report.availability_percent == pytest.approx(100 * (1 - 1200 / observed))
+    causes = {c.cause: c for c in report.outages_by_cause}
+    assert (causes["dns"].count, causes["dns"].total_seconds) == (2, pytest.approx(600))
+    assert causes["dns"].share_of_down == pytest.approx(0.5)
+    assert causes["isp"].share_of_down == pytest.approx(0.5)
+    assert causes[MONITOR_OFF].share_of_down is None
+    _, body = render_report(Ledger(path), "2026-09", "html", tz, PLAN, now=end + 3600)
+    html = body.decode()
+    assert "share of down time" in html
+    assert "<tr><td>dns</td><td class=n>2</td><td class=n>10 min</td>" in html
+    assert "<td class=n>50 %</td></tr>" in html
+
+
+def test_only_tests_their_card_marks_as_against_the_plan_are_compared(tmp_path: Path) -> None:
+    """The ledger goes by the flag, not by a job's name: any job may measure the line."""
+    tz = ZoneInfo("UTC")
+    start, end = bounds(2026, 9, tz)
+    path = tmp_path / "ledger.db"
+    clock = Clock(start - 86400)
+    ledger = Ledger(path, clock=clock)
+    ledger.open(start_thread=False)
+    ledger.record_speed_test(SpeedTestRow(start + 3600, "line-check", "http", "s", 95e6, 19e6,
+                                          bytes_used=10**8, against_plan=True))
+    ledger.record_speed_test(SpeedTestRow(start + 7200, "lan-path", "iperf3", "own", 9e8, 9e8,
+                                          bytes_used=10**9))
+    clock.now = end
+    ledger.close()
+    report, _ = report_for(Ledger(path), "2026-09", tz, PLAN, now=end)
+    assert report.download.all_hours.tests == 1
+    assert report.download.all_hours.median_mbps == pytest.approx(95.0)
+    assert [d.best_download_mbps for d in report.days] == [pytest.approx(95.0)]
+    assert report.data_used_bytes == {"line-check": 10**8, "lan-path": 10**9}
