@@ -28,6 +28,8 @@ from monitor.ledger.report import (
 )
 from monitor.ledger.store import MonthRows, Reader
 
+DNS_ONLY = "dns"  # the latency job's cause: the line answered, names did not resolve
+
 FORMATS = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8",
            "json": "application/json"}
 
@@ -201,6 +203,9 @@ def phone_text(report: Report) -> str:
         lines.append(f"Available {report.availability_percent:.2f} %: {count} outages, "
                      f"{duration_text(report.internet_down_seconds)} in all"
                      + (f", longest {duration_text(longest)}" if count else ""))
+        lines += [f"Of which DNS only: {c.count}, {duration_text(c.total_seconds)} "
+                  f"({_pct(c.share_of_down)} of the down time)"
+                  for c in internet if c.cause == DNS_ONLY]
     if report.without_data_seconds >= 1:
         lines.append(f"No data (monitor off): {duration_text(report.without_data_seconds)}")
     for summary in (report.download, report.upload):

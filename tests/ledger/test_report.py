@@ -376,6 +376,7 @@ def test_dns_only_outages_count_as_down_and_show_their_share(tmp_path: Path) -> 
     assert "share of down time" in html
     assert "<tr><td>dns</td><td class=n>2</td><td class=n>10 min</td>" in html
     assert "<td class=n>50 %</td></tr>" in html
+    assert "Of which DNS only: 2, 10 min (50 % of the down time)" in phone_text(report)
 
 
 def test_only_tests_their_card_marks_as_against_the_plan_are_compared(tmp_path: Path) -> None:
