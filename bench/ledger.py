@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitor.ledger import AqiHour, LatencyMinute, Ledger, Reader, SpeedTestRow
+from monitor.ledger import AirQualityHour, LatencyMinute, Ledger, Reader, SpeedTestRow
 from monitor.ledger.render import render_report
 from monitor.ledger.report import Plan
 from tests.support.clock import Clock
@@ -63,8 +63,9 @@ def bytes_per_day(write_interval: float) -> tuple[float, float]:
                                     else 0.008 + rng.random() * 0.01)
             if second % 3600 == 1800:
                 ledger.record_speed_test(SpeedTestRow(at, "bandwidth", "speedtest", "Vodafone",
-                                                      9e7, 2e7, 0.011, 150_000_000))
-                ledger.record_aqi_hour(AqiHour(at - 1800, "12345", 4.2, 8.1, 12))
+                                                      9e7, 2e7, 0.011, 150_000_000,
+                                                      against_plan=True))
+                ledger.record_air_quality_hour(AirQualityHour(at - 1800, "12345", 4.2, 8.1, 12))
             if at >= next_flush:
                 clock.now = at
                 ledger.flush()
@@ -105,7 +106,8 @@ def seed_month(path: Path, tz: ZoneInfo, days: int, end: float) -> None:
                                                        mean * 1.4, 0.001))
         if minute % 3600 == 0:
             ledger.record_speed_test(SpeedTestRow(minute + 30, "bandwidth", "speedtest", "s",
-                                                  rng.uniform(6e7, 1.1e8), 2e7, 0.01, 10**8))
+                                                  rng.uniform(6e7, 1.1e8), 2e7, 0.01, 10**8,
+                                                  against_plan=True))
         if minute % DAY == 0:
             clock.now = minute
             ledger.flush()
@@ -157,8 +159,9 @@ def bench_year() -> None:
             for hour in range(24):
                 at = base + hour * 3600
                 ledger.record_speed_test(SpeedTestRow(at, "bandwidth", "speedtest", "Vodafone",
-                                                      9.1e7, 1.9e7, 0.011, 150_000_000))
-                ledger.record_aqi_hour(AqiHour(at, "12345", 4.2, 8.1, 12))
+                                                      9.1e7, 1.9e7, 0.011, 150_000_000,
+                                                      against_plan=True))
+                ledger.record_air_quality_hour(AirQualityHour(at, "12345", 4.2, 8.1, 12))
             clock.now = base + DAY
             ledger.flush()
         ledger.close()

@@ -2,8 +2,8 @@
 
 from monitor.ledger.records import (
     MONITOR_OFF,
-    AqiHour,
-    AqiSample,
+    AirQualityHour,
+    AirQualitySample,
     DaemonEvent,
     LatencyMinute,
     LedgerRecord,
@@ -21,6 +21,6 @@ from monitor.ledger.store import (
     Series24h,
 )
 
-__all__ = ["MONITOR_OFF", "AqiHour", "AqiSample", "DaemonEvent", "LatencyMinute", "LatencySlot",
-           "Ledger", "LedgerRecord", "LedgerStats", "MonitorOff", "MonthRows", "OutageRow",
-           "Reader", "Retention", "Series24h", "SpeedTestRow"]
+__all__ = ["MONITOR_OFF", "AirQualityHour", "AirQualitySample", "DaemonEvent", "LatencyMinute",
+           "LatencySlot", "Ledger", "LedgerRecord", "LedgerStats", "MonitorOff", "MonthRows",
+           "OutageRow", "Reader", "Retention", "Series24h", "SpeedTestRow"]

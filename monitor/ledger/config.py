@@ -16,12 +16,13 @@ class RetentionConfig:
 
     events: Duration = bounded(Duration(400 * DAY), min=35 * DAY)  # outages, tests, start/stop
     latency_minutes: Duration = bounded(Duration(40 * DAY), min=2 * DAY)
-    aqi_hours: Duration = bounded(Duration(400 * DAY), min=2 * DAY)
+    air_quality_hours: Duration = bounded(Duration(400 * DAY), min=2 * DAY)
 
 
 @dataclass
 class ReportPlanConfig:
-    """The contracted speeds; unset: the bandwidth job's `plan`, else no plan comparison."""
+    """The contracted speeds; unset: the first job config with a `plan` (the speed test's),
+    else no plan comparison."""
 
     download_mbps: float | None = bounded(None, positive=True)
     upload_mbps: float | None = bounded(None, positive=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from monitor.ledger.records import AqiHour, LatencyMinute
+from monitor.ledger.records import AirQualityHour, LatencyMinute
 
 
 def nearest_rank(values: list[float], fraction: float) -> float:
@@ -100,8 +100,8 @@ class HourAccumulator:
         if pm10 is not None:
             entry.pm10.append(pm10)
 
-    def rows(self) -> list[AqiHour]:
-        return [AqiHour(hour, sensor, _mean(entry.pm25), _mean(entry.pm10), entry.samples)
+    def rows(self) -> list[AirQualityHour]:
+        return [AirQualityHour(hour, sensor, _mean(entry.pm25), _mean(entry.pm10), entry.samples)
                 for (sensor, hour), entry in sorted(self._open.items(),
                                                     key=lambda item: item[0][1])]
 

@@ -21,11 +21,12 @@ class OutageRow:
 
 @dataclass(frozen=True)
 class SpeedTestRow:
-    """One bandwidth (speedtest/http backend) or iperf test; a direction not measured is None."""
+    """One throughput test, as the job's card hands it over; a direction not measured is None.
+    The ledger stores what the test is, never which job it is: the card says both."""
 
     at: float  # when the test finished
-    kind: str  # "bandwidth" or "iperf"
-    backend: str  # "speedtest", "http", "iperf3"
+    job: str  # the name of the job that ran it (its card's `job`)
+    backend: str  # what measured it (the job's word for its tool)
     server: str
     download_bps: float | None = None
     upload_bps: float | None = None
@@ -33,6 +34,9 @@ class SpeedTestRow:
     bytes_used: int = 0  # both directions, also for a failed test
     ok: bool = True
     error: str | None = None
+    # the test measures the contracted internet line, so the ISP report compares it with the
+    # plan (a test against the user's own server measures a path, not the contract)
+    against_plan: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,9 @@ class LatencyMinute:
 
 
 @dataclass(frozen=True)
-class AqiHour:
+class AirQualityHour:
+    """One sensor's mean particulate matter over one hour (µg/m³)."""
+
     hour: int  # its start, a multiple of 3600
     sensor: str
     pm25: float | None
@@ -62,7 +68,7 @@ class AqiHour:
 
 
 @dataclass(frozen=True)
-class AqiSample:
+class AirQualitySample:
     """One air-quality reading; the ledger keeps the hour's mean per sensor."""
 
     sensor: str
@@ -71,7 +77,7 @@ class AqiSample:
     pm10: float | None
 
 
-LedgerRecord = OutageRow | SpeedTestRow | LatencyMinute | AqiHour | AqiSample
+LedgerRecord = OutageRow | SpeedTestRow | LatencyMinute | AirQualityHour | AirQualitySample
 
 
 @dataclass(frozen=True)

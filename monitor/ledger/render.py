@@ -28,6 +28,8 @@ from monitor.ledger.report import (
 )
 from monitor.ledger.store import MonthRows, Reader
 
+DNS_ONLY = "dns"  # the latency job's cause: the line answered, names did not resolve
+
 FORMATS = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8",
            "json": "application/json"}
 
@@ -91,10 +93,10 @@ def render_report(ledger: Reader, month: str, fmt: str, tz: ZoneInfo, plan: Plan
 
 # --- CSV: one table of raw rows, a `record` column says which kind ------------------------------
 
-CSV_COLUMNS = ("record", "start", "end", "seconds", "cause", "kind", "backend", "server",
+CSV_COLUMNS = ("record", "start", "end", "seconds", "cause", "job", "backend", "server",
                "ok", "download_mbps", "upload_mbps", "latency_ms", "bytes", "target", "sent",
                "received", "rtt_mean_ms", "rtt_p95_ms", "jitter_ms", "sensor", "pm25", "pm10",
-               "detail")  # appended: columns keep their place
+               "detail", "against_plan")  # appended: columns keep their place
 
 
 def quarter_iso(tz: ZoneInfo) -> Callable[[int], str]:
@@ -132,19 +134,19 @@ def to_csv(rows: MonthRows, tz: ZoneInfo) -> str:
                          "detail": outage.detail or ""})
     for test in rows.speed_tests:
         writer.writerow({"record": "speed_test", "start": local_iso(test.at, tz),
-                         "kind": test.kind, "backend": test.backend, "server": test.server,
+                         "job": test.job, "backend": test.backend, "server": test.server,
                          "ok": int(test.ok), "download_mbps": _num(test.download_bps, 1e-6),
                          "upload_mbps": _num(test.upload_bps, 1e-6),
                          "latency_ms": _num(test.latency_seconds, 1e3), "bytes": test.bytes_used,
-                         "cause": test.error or ""})
+                         "cause": test.error or "", "against_plan": int(test.against_plan)})
     plain = csv.writer(out, lineterminator="\n")
     iso = quarter_iso(tz)
     plain.writerows(  # a month of three targets: 134 000 rows, written plainly
         ("latency_minute", iso(m.minute), "", "60", "", "", "", "", "", "", "", "", "",
          m.target, m.sent, m.received, _ms(m.rtt_mean), _ms(m.rtt_p95), _ms(m.jitter),
-         "", "", "") for m in rows.latency)
-    for hour in rows.aqi:
-        writer.writerow({"record": "aqi_hour", "start": local_iso(hour.hour, tz),
+         "", "", "", "", "") for m in rows.latency)
+    for hour in rows.air_quality:
+        writer.writerow({"record": "air_quality_hour", "start": local_iso(hour.hour, tz),
                          "seconds": "3600", "sensor": hour.sensor, "pm25": _num(hour.pm25),
                          "pm10": _num(hour.pm10)})
     for daemon in rows.daemon_events:
@@ -201,6 +203,9 @@ def phone_text(report: Report) -> str:
         lines.append(f"Available {report.availability_percent:.2f} %: {count} outages, "
                      f"{duration_text(report.internet_down_seconds)} in all"
                      + (f", longest {duration_text(longest)}" if count else ""))
+        lines += [f"Of which DNS only: {c.count}, {duration_text(c.total_seconds)} "
+                  f"({_pct(c.share_of_down)} of the down time)"
+                  for c in internet if c.cause == DNS_ONLY]
     if report.without_data_seconds >= 1:
         lines.append(f"No data (monitor off): {duration_text(report.without_data_seconds)}")
     for summary in (report.download, report.upload):
@@ -317,7 +322,7 @@ def to_html(report: Report) -> str:
     availability = ("no data" if report.availability_percent is None
                     else f"{report.availability_percent:.3f} %")
     plan = report.plan
-    plan_text = ("no plan set (ledger.plan or jobs.bandwidth.plan)"
+    plan_text = ("no plan set (ledger.plan, or the speed-test job's plan)"
                  if plan.download_mbps is None and plan.upload_mbps is None else
                  f"download {plan.download_mbps or '–'} / upload {plan.upload_mbps or '–'} Mbit/s")
     used = sum(report.data_used_bytes.values())
@@ -343,9 +348,12 @@ def to_html(report: Report) -> str:
         "<div class=kpis>" + "".join(f"<div class=kpi>{escape(k)}<b>{escape(v)}</b></div>"
                                      for k, v in kpis) + "</div>",
         "<h2>Outages by cause</h2>",
-        _table(["cause", "count", "total", "longest"],
+        _table(["cause", "count", "total", "longest", "share of down time"],
                [[c.cause, str(c.count), duration_text(c.total_seconds),
-                 duration_text(c.longest_seconds)] for c in report.outages_by_cause], {1, 2, 3}),
+                 duration_text(c.longest_seconds), _pct(c.share_of_down)]
+                for c in report.outages_by_cause], {1, 2, 3, 4},
+               "dns: the line worked but names did not resolve; it counts as down (nothing "
+               "could be used), its share is shown here. monitor_off: no data, not down time"),
         "<h2 id=outages>Outage list</h2>",
         _table(["start", "end", "length", "cause"],
                [[_when(o.start), "ongoing" if o.end is None else _when(o.end, o.start),

@@ -33,6 +33,9 @@ class CauseSummary:
     count: int
     total_seconds: float
     longest_seconds: float
+    # of the month's internet-down time, the part this cause was going on (dns: the line
+    # worked but names did not resolve, counted as down); None for monitor_off (no data)
+    share_of_down: float | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ class Report:
     days: list[DayFigures]
     bnetza: BnetzaView
     latency_by_hour: list[HourLatency]
-    data_used_bytes: dict[str, int] = field(default_factory=dict)
+    data_used_bytes: dict[str, int] = field(default_factory=dict)  # by the job that tested
 
 
 # --- time helpers ------------------------------------------------------------------------------
@@ -158,37 +161,48 @@ def build_report(rows: MonthRows, month: str, tz: ZoneInfo, plan: Plan | None = 
     observed = (end - start) - without_data
     availability = None if observed <= 0 else 100.0 * (1 - down / observed)
 
-    by_cause: dict[str, list[float]] = {}
+    by_cause: dict[str, list[tuple[float, float]]] = {}
     entries = []
     for outage in rows.outages:
         cause = outage.cause or "unknown"
         clip_start, clip_end = _clip(outage, start, end)
-        seconds = max(0.0, clip_end - clip_start)
-        by_cause.setdefault(cause, []).append(seconds)
+        by_cause.setdefault(cause, []).append((clip_start, clip_end))
         entries.append(OutageEntry(local_iso(outage.start, tz),
                                    None if outage.end is None else local_iso(outage.end, tz),
-                                   seconds, cause))
-    causes = [CauseSummary(cause, len(lengths), sum(lengths), max(lengths))
-              for cause, lengths in sorted(by_cause.items())]
+                                   max(0.0, clip_end - clip_start), cause))
+    causes = [_cause_summary(cause, spans, [*off, *never], without_data, down)
+              for cause, spans in sorted(by_cause.items())]
 
     tests = [t for t in rows.speed_tests if start <= t.at < end]
-    bandwidth = [t for t in tests if t.kind == "bandwidth" and t.ok]
+    # only tests of the contracted line (their card said so) are compared with the plan
+    line_tests = [t for t in tests if t.against_plan and t.ok]
     data_used: dict[str, int] = {}
     for test in tests:
-        data_used[test.kind] = data_used.get(test.kind, 0) + test.bytes_used
-    days = _days(bandwidth, tz, plan.download_mbps)
+        data_used[test.job] = data_used.get(test.job, 0) + test.bytes_used
+    days = _days(line_tests, tz, plan.download_mbps)
     return Report(
         month=month, tz=str(tz), start=local_iso(start, tz), end=local_iso(end, tz),
         period_seconds=end - start, without_data_seconds=without_data,
         observed_seconds=max(0.0, observed), internet_down_seconds=down,
         availability_percent=availability, outages_by_cause=causes, outages=entries,
         plan=plan,
-        download=_direction("download", bandwidth, plan.download_mbps, tz),
-        upload=_direction("upload", bandwidth, plan.upload_mbps, tz),
+        download=_direction("download", line_tests, plan.download_mbps, tz),
+        upload=_direction("upload", line_tests, plan.upload_mbps, tz),
         failed_tests=sum(1 for t in tests if not t.ok), days=days,
         bnetza=_bnetza(days, plan.download_mbps),
         latency_by_hour=_latency_by_hour(rows, tz, start, end),
         data_used_bytes=data_used)
+
+
+def _cause_summary(cause: str, spans: list[tuple[float, float]],
+                   no_data: list[tuple[float, float]], without_data: float,
+                   down: float) -> CauseSummary:
+    lengths = [max(0.0, clip_end - clip_start) for clip_start, clip_end in spans]
+    share = None
+    if cause != MONITOR_OFF and down > 0:
+        # the observed part only, as for the availability
+        share = (union_seconds([*spans, *no_data]) - without_data) / down
+    return CauseSummary(cause, len(lengths), sum(lengths), max(lengths), share)
 
 
 def _mbps(test: SpeedTestRow, direction: str) -> float | None:

@@ -18,7 +18,7 @@ CREATE TABLE outages (
 CREATE INDEX outages_by_start ON outages (start);
 CREATE TABLE speed_tests (
     at REAL NOT NULL,
-    kind TEXT NOT NULL,
+    job TEXT NOT NULL,
     backend TEXT NOT NULL,
     server TEXT NOT NULL,
     download_bps REAL,
@@ -26,7 +26,8 @@ CREATE TABLE speed_tests (
     latency_seconds REAL,
     bytes_used INTEGER NOT NULL,
     ok INTEGER NOT NULL,
-    error TEXT
+    error TEXT,
+    against_plan INTEGER NOT NULL
 );
 CREATE INDEX speed_tests_by_at ON speed_tests (at);
 CREATE TABLE latency_minutes (
@@ -39,7 +40,7 @@ CREATE TABLE latency_minutes (
     jitter REAL,
     PRIMARY KEY (minute, target)
 ) WITHOUT ROWID;
-CREATE TABLE aqi_hours (
+CREATE TABLE air_quality_hours (
     hour INTEGER NOT NULL,
     sensor TEXT NOT NULL,
     pm25 REAL,

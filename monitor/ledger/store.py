@@ -28,7 +28,7 @@ from monitor.ledger.config import LedgerConfig
 from monitor.ledger.latency import HourAccumulator, MinuteAccumulator
 from monitor.ledger.records import (
     MONITOR_OFF,
-    AqiHour,
+    AirQualityHour,
     DaemonEvent,
     LatencyMinute,
     LedgerRecord,
@@ -49,11 +49,12 @@ ERROR_LOG_EVERY = 600.0  # while writes keep failing, one log line per this many
 
 _INSERT = {
     "outage": "INSERT INTO outages (start, end, cause, detail) VALUES (?, ?, ?, ?)",
-    "speed": "INSERT INTO speed_tests (at, kind, backend, server, download_bps, upload_bps, "
-             "latency_seconds, bytes_used, ok, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "speed": "INSERT INTO speed_tests (at, job, backend, server, download_bps, upload_bps, "
+             "latency_seconds, bytes_used, ok, error, against_plan) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "latency": "INSERT OR REPLACE INTO latency_minutes (minute, target, sent, received, "
                "rtt_mean, rtt_p95, jitter) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    "aqi": "INSERT OR REPLACE INTO aqi_hours (hour, sensor, pm25, pm10, samples) "
+    "air_quality": "INSERT OR REPLACE INTO air_quality_hours (hour, sensor, pm25, pm10, samples) "
            "VALUES (?, ?, ?, ?, ?)",
     "daemon": "INSERT INTO daemon_events (at, kind, version) VALUES (?, ?, ?)",
 }
@@ -63,7 +64,7 @@ _INSERT = {
 class Retention:
     events: float = 400 * DAY
     latency_minutes: float = 40 * DAY
-    aqi_hours: float = 400 * DAY
+    air_quality_hours: float = 400 * DAY
 
 
 @dataclass
@@ -75,7 +76,7 @@ class MonthRows:
     outages: list[OutageRow] = field(default_factory=list)
     speed_tests: list[SpeedTestRow] = field(default_factory=list)
     latency: list[LatencyMinute] = field(default_factory=list)  # only with full=True
-    aqi: list[AqiHour] = field(default_factory=list)
+    air_quality: list[AirQualityHour] = field(default_factory=list)
     daemon_events: list[DaemonEvent] = field(default_factory=list)
     # (minute, sent, received, rtt_mean) of every target-minute: what the report's hourly
     # figures need, as plain tuples (a month of three targets is 134 000 of them)
@@ -102,7 +103,7 @@ class Series24h:
     latency: list[LatencySlot]
     speed_tests: list[SpeedTestRow]
     outages: list[OutageRow]
-    aqi: list[AqiHour]
+    air_quality: list[AirQualityHour]
 
 
 def _is_corrupt(exc: sqlite3.Error | SchemaTooNew) -> bool:
@@ -183,12 +184,13 @@ class Reader:
 
     def speed_tests(self, since: float, until: float) -> list[SpeedTestRow]:
         rows = self._query(
-            "SELECT at, kind, backend, server, download_bps, upload_bps, latency_seconds, "
-            "bytes_used, ok, error FROM speed_tests WHERE at >= ? AND at < ? ORDER BY at",
-            (since, until))
-        return [SpeedTestRow(at=row[0], kind=row[1], backend=row[2], server=row[3],
+            "SELECT at, job, backend, server, download_bps, upload_bps, latency_seconds, "
+            "bytes_used, ok, error, against_plan FROM speed_tests WHERE at >= ? AND at < ? "
+            "ORDER BY at", (since, until))
+        return [SpeedTestRow(at=row[0], job=row[1], backend=row[2], server=row[3],
                              download_bps=row[4], upload_bps=row[5], latency_seconds=row[6],
-                             bytes_used=row[7], ok=bool(row[8]), error=row[9]) for row in rows]
+                             bytes_used=row[7], ok=bool(row[8]), error=row[9],
+                             against_plan=bool(row[10])) for row in rows]
 
     def latency_minutes(self, since: float, until: float) -> list[LatencyMinute]:
         rows = self._query(
@@ -197,10 +199,10 @@ class Reader:
             (since, until))
         return [LatencyMinute(*row) for row in rows]
 
-    def aqi_hours(self, since: float, until: float) -> list[AqiHour]:
-        rows = self._query("SELECT hour, sensor, pm25, pm10, samples FROM aqi_hours WHERE "
+    def air_quality_hours(self, since: float, until: float) -> list[AirQualityHour]:
+        rows = self._query("SELECT hour, sensor, pm25, pm10, samples FROM air_quality_hours WHERE "
                            "hour >= ? AND hour < ? ORDER BY hour, sensor", (since, until))
-        return [AqiHour(*row) for row in rows]
+        return [AirQualityHour(*row) for row in rows]
 
     def daemon_events(self, since: float, until: float) -> list[DaemonEvent]:
         rows = self._query("SELECT at, kind, version FROM daemon_events WHERE at >= ? AND "
@@ -245,7 +247,7 @@ class Reader:
         since = now - DAY
         return Series24h(since, self.latency_slots(since - since % 300, now + 60),
                          self.speed_tests(since, now + 1), self.outages(since, now + 1),
-                         self.aqi_hours(since - 3600, now + 1))
+                         self.air_quality_hours(since - 3600, now + 1))
 
     def outage_list(self, since: float, until: float) -> list[OutageRow]:
         """Newest first, as the page lists them."""
@@ -256,7 +258,7 @@ class Reader:
         latency_points."""
         return MonthRows(start, end, self.outages(start, end), self.speed_tests(start, end),
                          self.latency_minutes(start, end) if full else [],
-                         self.aqi_hours(start, end), self.daemon_events(start, end),
+                         self.air_quality_hours(start, end), self.daemon_events(start, end),
                          self.latency_points(start, end))
 
     def backup(self, target: Path) -> None:
@@ -307,7 +309,7 @@ class Ledger(Reader):
     def from_config(cls, config: LedgerConfig, state_dir: Path, version: str = "",
                     clock: Callable[[], float] = time.time) -> Ledger:
         retention = Retention(config.retention.events, config.retention.latency_minutes,
-                              config.retention.aqi_hours)
+                              config.retention.air_quality_hours)
         return cls(state_dir / config.file, write_interval=config.write_interval,
                    retention=retention, max_buffered_rows=config.max_buffered_rows,
                    version=version, clock=clock)
@@ -366,18 +368,18 @@ class Ledger(Reader):
             self.record_speed_test(row)
         elif isinstance(row, LatencyMinute):
             self.record_latency_minute(row)
-        elif isinstance(row, AqiHour):
-            self.record_aqi_hour(row)
+        elif isinstance(row, AirQualityHour):
+            self.record_air_quality_hour(row)
         else:
-            self.record_aqi_sample(row.sensor, row.at, row.pm25, row.pm10)
+            self.record_air_quality_sample(row.sensor, row.at, row.pm25, row.pm10)
 
     def record_outage(self, row: OutageRow) -> None:
         self._add("outage", (row.start, row.end, row.cause, row.detail))
 
     def record_speed_test(self, row: SpeedTestRow) -> None:
-        self._add("speed", (row.at, row.kind, row.backend, row.server, row.download_bps,
+        self._add("speed", (row.at, row.job, row.backend, row.server, row.download_bps,
                             row.upload_bps, row.latency_seconds, row.bytes_used, int(row.ok),
-                            row.error))
+                            row.error, int(row.against_plan)))
 
     def record_probe(self, target: str, at: float, rtt_seconds: float | None) -> None:
         """One echo request: its RTT, or None when no reply came back in time."""
@@ -388,14 +390,14 @@ class Ledger(Reader):
         """An already summarised minute (tests, imports); probes go through record_probe."""
         self._add("latency", _latency_args(row))
 
-    def record_aqi_sample(self, sensor: str, at: float, pm25: float | None,
+    def record_air_quality_sample(self, sensor: str, at: float, pm25: float | None,
                           pm10: float | None) -> None:
         """One reading of a sensor; stored as the hour's mean (and count)."""
         with self._lock:
             self._hours.add(sensor, at, pm25, pm10)
 
-    def record_aqi_hour(self, row: AqiHour) -> None:
-        self._add("aqi", _aqi_args(row))
+    def record_air_quality_hour(self, row: AirQualityHour) -> None:
+        self._add("air_quality", _air_quality_args(row))
 
     def _add(self, kind: str, args: tuple[Any, ...]) -> None:
         with self._lock:
@@ -417,7 +419,7 @@ class Ledger(Reader):
                 batch = list(self._pending)
                 self._pending.clear()
                 latency = [("latency", _latency_args(row)) for row in self._minutes.rows()]
-                aqi = [("aqi", _aqi_args(row)) for row in self._hours.rows()]
+                air = [("air_quality", _air_quality_args(row)) for row in self._hours.rows()]
                 # minutes (hours) over for a write interval get no more probes (readings):
                 # this is their last row
                 closing = float("inf") if final_minutes else now - self.write_interval
@@ -425,13 +427,13 @@ class Ledger(Reader):
                 self._hours.close(closing)
             if self._connection is None:
                 self._connection = self._connect()
-            ok = self._connection is not None and self._write(batch + latency + aqi, now)
+            ok = self._connection is not None and self._write(batch + latency + air, now)
             with self._lock:
                 if not ok:
                     # a minute or hour still open is written whole next time: keep closed ones
                     closed = [row for row in latency
                               if not self._minutes.is_open(row[1][1], row[1][0])]
-                    closed += [row for row in aqi if not self._hours.is_open(row[1][1], row[1][0])]
+                    closed += [row for row in air if not self._hours.is_open(row[1][1], row[1][0])]
                     self._pending.extendleft(reversed(batch + closed))
                     self._bound()
                 self.stats.buffered = len(self._pending)
@@ -477,8 +479,8 @@ class Ledger(Reader):
         connection.execute("DELETE FROM daemon_events WHERE at < ?", (events,))
         connection.execute("DELETE FROM latency_minutes WHERE minute < ?",
                            (now - self.retention.latency_minutes,))
-        connection.execute("DELETE FROM aqi_hours WHERE hour < ?",
-                           (now - self.retention.aqi_hours,))
+        connection.execute("DELETE FROM air_quality_hours WHERE hour < ?",
+                           (now - self.retention.air_quality_hours,))
         self._last_prune = now
 
     def _failed(self, exc: BaseException, now: float) -> None:
@@ -552,5 +554,5 @@ def _latency_args(row: LatencyMinute) -> tuple[Any, ...]:
             row.jitter)
 
 
-def _aqi_args(row: AqiHour) -> tuple[Any, ...]:
+def _air_quality_args(row: AirQualityHour) -> tuple[Any, ...]:
     return (row.hour, row.sensor, row.pm25, row.pm10, row.samples)

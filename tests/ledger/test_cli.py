@@ -30,7 +30,8 @@ def make_state(tmp_path: Path, plan: dict[str, float] | None = None) -> Path:
     ledger.record_outage(OutageRow(start + 3600, start + 3900, "internet"))
     for day in range(3):
         ledger.record_speed_test(SpeedTestRow(start + day * 86400 + 20.5 * 3600, "bandwidth",
-                                              "http", "s", 95e6, 19e6, bytes_used=10**8))
+                                              "http", "s", 95e6, 19e6, bytes_used=10**8,
+                                              against_plan=True))
     clock.now = start + 5 * 86400
     ledger.close()
     config = tmp_path / "c.yml"

@@ -73,8 +73,10 @@ def test_runs_written_by_one_history_are_read_back_by_the_next(tmp_path: Path) -
     assert latency.points(SeriesKey(LOSS, "isp")) == [(at, 0.25)]
     assert latency.points(SeriesKey(JITTER, "isp")) == [(at, 0.0)]
     tests = again.speed_tests(NOW - 3600, NOW)
-    assert [(t.kind, t.ok, t.bytes_used) for t in tests] == [
-        ("bandwidth", True, 7_000_000), ("iperf", True, 8_000), ("bandwidth", False, 0)]
+    # the cards name their job and say which tests measure the contracted line
+    assert [(t.job, t.ok, t.bytes_used, t.against_plan) for t in tests] == [
+        ("bandwidth", True, 7_000_000, True), ("iperf", True, 8_000, False),
+        ("bandwidth", False, 0, True)]
 
     status = history.cards["latency"].status(history.view("latency"), NOW + 60)
     assert [(o["seconds"], o["cause"], o["detail"]) for o in status["outages"]] == [

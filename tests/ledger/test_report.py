@@ -72,12 +72,13 @@ def seed_month(path: Path, tz: ZoneInfo, year: int, month: int, *, installed: in
         if rng.random() < 0.8:
             test = SpeedTestRow(at + rng.randrange(3600), "bandwidth", rng.choice(["http",
                                 "speedtest"]), "srv", rng.uniform(70e6, 105e6),
-                                rng.uniform(14e6, 21e6), 0.01, rng.randrange(10**8, 3 * 10**8))
+                                rng.uniform(14e6, 21e6), 0.01, rng.randrange(10**8, 3 * 10**8),
+                                against_plan=True)
             ledger.record_speed_test(test)
             seed.tests.append(test)
         if rng.random() < 0.03:
             failed = SpeedTestRow(at + 120, "bandwidth", "http", "srv", None, None, None,
-                                  5_000_000, ok=False, error="timed out")
+                                  5_000_000, ok=False, error="timed out", against_plan=True)
             ledger.record_speed_test(failed)
             seed.tests.append(failed)
         if rng.random() < 0.02:
@@ -166,7 +167,7 @@ def check(report: Report, seed: Seed, until: int, plan: Plan | None) -> None:
             sum(b - a for a, b in seed.off))
 
     in_period = [t for t in seed.tests if seed.start <= t.at < until]
-    good = [t for t in in_period if t.kind == "bandwidth" and t.ok]
+    good = [t for t in in_period if t.job == "bandwidth" and t.ok]  # iperf: own server
     for direction, plan_mbps in (("download", plan and plan.download_mbps),
                                  ("upload", plan and plan.upload_mbps)):
         values = [(t.download_bps if direction == "download" else t.upload_bps) / 1e6
@@ -281,7 +282,8 @@ def test_bnetza_criterion_needs_three_spaced_days_and_two_misses(tmp_path: Path)
     for day, bps in speeds.items():
         for i in range(10 if day != 11 else 9):
             ledger.record_speed_test(SpeedTestRow(start + day * 86400 + 8 * 3600 + i * 1800,
-                                                  "bandwidth", "http", "s", bps, 19e6))
+                                                  "bandwidth", "http", "s", bps, 19e6,
+                                                  against_plan=True))
     clock.now = start + 20 * 86400
     ledger.close()
     report, _ = report_for(Ledger(path), "2026-11", tz, PLAN, now=start + 20 * 86400)
@@ -343,3 +345,56 @@ def test_the_monthly_report_is_due_once_a_month_in_local_time(
 
     now = datetime.fromisoformat(local).replace(tzinfo=LONDON).timestamp()
     assert monthly_report_due(now, LONDON, last_sent) == due
+
+
+def test_dns_only_outages_count_as_down_and_show_their_share(tmp_path: Path) -> None:
+    tz = ZoneInfo("UTC")
+    start, end = bounds(2026, 9, tz)
+    path = tmp_path / "ledger.db"
+    clock = Clock(start - 86400)
+    ledger = Ledger(path, clock=clock)
+    ledger.open(start_thread=False)
+    ledger.record_outage(OutageRow(start + 3600, start + 4200, "isp"))  # 600 s
+    ledger.record_outage(OutageRow(start + 86400, start + 86400 + 200, "dns"))
+    ledger.record_outage(OutageRow(start + 2 * 86400, start + 2 * 86400 + 400, "dns"))
+    ledger.record_outage(OutageRow(start + 3 * 86400, start + 3 * 86400 + 1000, MONITOR_OFF))
+    clock.now = end + 3600
+    ledger.close()
+    report, _ = report_for(Ledger(path), "2026-09", tz, PLAN, now=end + 3600)
+    observed = (end - start) - 1000
+    assert report.internet_down_seconds == pytest.approx(1200)
+    # the user had no working internet during a DNS outage: it counts against availability
+    assert report.availability_percent == pytest.approx(100 * (1 - 1200 / observed))
+    causes = {c.cause: c for c in report.outages_by_cause}
+    assert causes["dns"].count == 2
+    assert causes["dns"].total_seconds == pytest.approx(600)
+    assert causes["dns"].share_of_down == pytest.approx(0.5)
+    assert causes["isp"].share_of_down == pytest.approx(0.5)
+    assert causes[MONITOR_OFF].share_of_down is None
+    _, body = render_report(Ledger(path), "2026-09", "html", tz, PLAN, now=end + 3600)
+    html = body.decode()
+    assert "share of down time" in html
+    assert "<tr><td>dns</td><td class=n>2</td><td class=n>10 min</td>" in html
+    assert "<td class=n>50 %</td></tr>" in html
+    assert "Of which DNS only: 2, 10 min (50 % of the down time)" in phone_text(report)
+
+
+def test_only_tests_their_card_marks_as_against_the_plan_are_compared(tmp_path: Path) -> None:
+    """The ledger goes by the flag, not by a job's name: any job may measure the line."""
+    tz = ZoneInfo("UTC")
+    start, end = bounds(2026, 9, tz)
+    path = tmp_path / "ledger.db"
+    clock = Clock(start - 86400)
+    ledger = Ledger(path, clock=clock)
+    ledger.open(start_thread=False)
+    ledger.record_speed_test(SpeedTestRow(start + 3600, "line-check", "http", "s", 95e6, 19e6,
+                                          bytes_used=10**8, against_plan=True))
+    ledger.record_speed_test(SpeedTestRow(start + 7200, "lan-path", "iperf3", "own", 9e8, 9e8,
+                                          bytes_used=10**9))
+    clock.now = end
+    ledger.close()
+    report, _ = report_for(Ledger(path), "2026-09", tz, PLAN, now=end)
+    assert report.download.all_hours.tests == 1
+    assert report.download.all_hours.median_mbps == pytest.approx(95.0)
+    assert [d.best_download_mbps for d in report.days] == [pytest.approx(95.0)]
+    assert report.data_used_bytes == {"line-check": 10**8, "lan-path": 10**9}

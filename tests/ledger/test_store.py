@@ -12,7 +12,7 @@ import pytest
 
 from monitor.ledger import (
     MONITOR_OFF,
-    AqiHour,
+    AirQualityHour,
     LatencyMinute,
     Ledger,
     OutageRow,
@@ -123,13 +123,13 @@ def test_retention_prunes_each_kind_by_its_own_age(tmp_path: Path) -> None:
     clock = Clock(T0)
     ledger = open_ledger(path, clock, retention=Retention(events=40 * DAY,
                                                           latency_minutes=35 * DAY,
-                                                          aqi_hours=40 * DAY))
+                                                          air_quality_hours=40 * DAY))
     for day in range(45):
         at = T0 + day * DAY
         ledger.record_latency_minute(LatencyMinute(int(at), "isp", 60, 60, 0.01, 0.02, 0.001))
         ledger.record_speed_test(SpeedTestRow(at, "bandwidth", "http", "s", 1e8, 2e7))
         ledger.record_outage(OutageRow(at, at + 60, "internet"))
-        ledger.record_aqi_hour(AqiHour(int(at), "s1", 5.0, 9.0, 12))
+        ledger.record_air_quality_hour(AirQualityHour(int(at), "s1", 5.0, 9.0, 12))
     clock.now = T0 + 44 * DAY + 1
     ledger.flush()
     reader = Reader(path)
@@ -137,7 +137,7 @@ def test_retention_prunes_each_kind_by_its_own_age(tmp_path: Path) -> None:
     assert first_minute == int(T0 + 10 * DAY)  # 35 days back from day 44 + 1 s: day 10 on
     assert min(t.at for t in reader.speed_tests(0, 2e9)) == T0 + 5 * DAY
     assert min(o.start for o in reader.outages(0, 2e9)) == T0 + 4 * DAY  # ended after cut-off
-    assert min(a.hour for a in reader.aqi_hours(0, 2e9)) == int(T0 + 5 * DAY)
+    assert min(a.hour for a in reader.air_quality_hours(0, 2e9)) == int(T0 + 5 * DAY)
     ledger.close()
 
 
@@ -303,15 +303,16 @@ def test_air_quality_readings_become_hourly_means(tmp_path: Path) -> None:
     clock = Clock(hour)
     ledger = open_ledger(path, clock, write_interval=30)
     for i in range(12):  # every 5 minutes, one reading without PM10
-        ledger.record_aqi_sample("s1", hour + i * 300, 4.0 + i, None if i == 3 else 10.0 + i)
+        ledger.record_air_quality_sample("s1", hour + i * 300, 4.0 + i,
+                                         None if i == 3 else 10.0 + i)
     clock.now = hour + 1800
     ledger.flush()  # the hour so far
-    assert [a.samples for a in Reader(path).aqi_hours(0, 2e9)] == [12]
-    ledger.record_aqi_sample("s1", hour + 3601, 1.0, 1.0)
+    assert [a.samples for a in Reader(path).air_quality_hours(0, 2e9)] == [12]
+    ledger.record_air_quality_sample("s1", hour + 3601, 1.0, 1.0)
     clock.now = hour + 3700
     ledger.close()
-    first, second = Reader(path).aqi_hours(0, 2e9)
-    assert first == AqiHour(hour, "s1", pytest.approx(sum(4.0 + i for i in range(12)) / 12),
+    first, second = Reader(path).air_quality_hours(0, 2e9)
+    assert first == AirQualityHour(hour, "s1", pytest.approx(sum(4.0 + i for i in range(12)) / 12),
                             pytest.approx(sum(10.0 + i for i in range(12) if i != 3) / 11), 12)
     assert (second.hour, second.samples) == (hour + 3600, 1)
 

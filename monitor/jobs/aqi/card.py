@@ -14,7 +14,7 @@ from monitor.entities import Entity
 from monitor.htmlparts import iso, num
 from monitor.jobs.aqi import entities
 from monitor.jobs.aqi.indices import DAQI_COLOURS, DAQI_UPPER, daqi_band
-from monitor.ledger.records import AqiSample
+from monitor.ledger.records import AirQualitySample
 from monitor.ledger.store import Series24h
 from monitor.series import SeriesKey, number
 
@@ -44,18 +44,18 @@ class AqiCard(Card):
                 DAQI: number(summary.get("uk_daqi_worst"))}
 
     def ledger_rows(self, result: str, summary: Mapping[str, Any],
-                    at: float) -> list[AqiSample]:
+                    at: float) -> list[AirQualitySample]:
         pm25, pm10 = number(summary.get("pm25_median")), number(summary.get("pm10_median"))
         if result != "success" or (pm25 is None and pm10 is None):
             return []
-        return [AqiSample(SENSOR, at, pm25, pm10)]
+        return [AirQualitySample(SENSOR, at, pm25, pm10)]
 
     def from_ledger(self, series: Series24h) -> HistoryRows:
         """Hourly means: the 24 h chart has a point an hour (at its middle, or now for the
         hour still going on)."""
         now = series.since + 86400
         return [(min(hour.hour + 1800.0, now), {PM25: hour.pm25, PM10: hour.pm10})
-                for hour in series.aqi if hour.sensor == SENSOR]
+                for hour in series.air_quality if hour.sensor == SENSOR]
 
     def status(self, view: JobView, now: float) -> dict[str, Any]:
         if view.latest is None:

@@ -61,12 +61,14 @@ class BandwidthCard(Card):
                              str(summary.get("server") or ""), bps("download_mbps"),
                              bps("upload_mbps"), None if latency is None else latency / 1000,
                              used, ok=result == "success",
-                             error=None if result == "success" else "failed")]
+                             error=None if result == "success" else "failed",
+                             # a speed test measures the contracted line: the report compares it
+                             against_plan=True)]
 
     def from_ledger(self, series: Series24h) -> HistoryRows:
         return [(test.at, {SeriesKey("mbps", "download"): _mbps(test.download_bps),
                            SeriesKey("mbps", "upload"): _mbps(test.upload_bps)})
-                for test in series.speed_tests if test.kind == self.job and test.ok]
+                for test in series.speed_tests if test.job == self.job and test.ok]
 
     def status(self, view: JobView, now: float) -> dict[str, Any]:
         latest = view.latest

@@ -43,12 +43,14 @@ class IperfCard(Card):
                              number(summary.get("download_bits_per_second")),
                              number(summary.get("upload_bits_per_second")), None, used,
                              ok=result == "success",
-                             error=None if result == "success" else "failed")]
+                             error=None if result == "success" else "failed",
+                             # iperf measures the path to the user's own server, not the contract
+                             against_plan=False)]
 
     def from_ledger(self, series: Series24h) -> HistoryRows:
         return [(test.at, {SeriesKey("mbps", "download"): _round_mbps(test.download_bps),
                            SeriesKey("mbps", "upload"): _round_mbps(test.upload_bps)})
-                for test in series.speed_tests if test.kind == self.job and test.ok]
+                for test in series.speed_tests if test.job == self.job and test.ok]
 
     def status(self, view: JobView, now: float) -> dict[str, Any]:
         return {"iperf": _latest(view), "ec2": self._ec2()}
