@@ -43,7 +43,8 @@ class Chart:
     floor_max: float = 1.0  # the y axis reaches at least this
 
 
-def _nice_max(value: float) -> float:
+def nice_max(value: float) -> float:
+    """The axis top for `value`: 1, 2, 2.5 or 5 times a power of ten (1 for nothing)."""
     if value <= 0:
         return 1.0
     exponent: float = 10 ** math.floor(math.log10(value))  # an int for value >= 1
@@ -53,7 +54,7 @@ def _nice_max(value: float) -> float:
     return 10 * exponent
 
 
-def _fmt(value: float) -> str:
+def axis_label(value: float) -> str:
     return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
@@ -61,7 +62,7 @@ def render(chart: Chart, start: float, end: float) -> str:
     lines = [Line(line.name, line.css, [(t, v) for t, v in line.points if start <= t <= end],
                   line.dots) for line in chart.lines]
     top = max([v for line in lines for _, v in line.points] + [chart.floor_max])
-    y_max = _nice_max(top * 1.05)
+    y_max = nice_max(top * 1.05)
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
 
     def x(at: float) -> float:
@@ -82,7 +83,7 @@ def render(chart: Chart, start: float, end: float) -> str:
         value = y_max * fraction
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y(value):.1f}" '
                      f'y2="{y(value):.1f}"/><text class="axis" x="{LEFT - 3}" '
-                     f'y="{y(value) + 3:.1f}" text-anchor="end">{_fmt(value)}</text>')
+                     f'y="{y(value) + 3:.1f}" text-anchor="end">{axis_label(value)}</text>')
     for at, anchor in ((start, "start"), (start + (end - start) / 2, "middle"), (end, "end")):
         label = "now" if at == end else time.strftime("%H:%M", time.localtime(at))
         parts.append(f'<text class="axis" x="{x(at):.1f}" y="{H - 4}" '

@@ -17,6 +17,7 @@ from html import escape
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from monitor.charts import axis_label, nice_max
 from monitor.ledger.report import (
     DirectionSummary,
     HourLatency,
@@ -270,7 +271,8 @@ def _table(head: list[str], rows: list[list[str]], numeric: set[int], caption: s
 def latency_svg(hours: list[HourLatency]) -> str:
     """Bars: p50 per hour of day; a tick: p95. Scaled to the month's highest p95."""
     width, height, left, bottom = 480, 160, 34, 18
-    top = max((h.p95_ms or 0.0 for h in hours), default=0.0) or 1.0
+    # an axis of whole numbers from 1 ms up: loopback or LAN RTTs of 0.04 ms still read
+    top = nice_max(max([1.0] + [h.p95_ms or 0.0 for h in hours]))
     bar = (width - left) / 24
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="Latency per hour of day: median bars, 95th percentile ticks">']
@@ -279,7 +281,7 @@ def latency_svg(hours: list[HourLatency]) -> str:
         y = plot - fraction * (plot - 8)
         parts.append(f'<line x1="{left}" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="#dde" stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" '
-                     f'font-size="10" text-anchor="end">{top * fraction:.0f}</text>')
+                     f'font-size="10" text-anchor="end">{axis_label(top * fraction)}</text>')
     for h in hours:
         x = left + h.hour * bar
         if h.p50_ms is not None:

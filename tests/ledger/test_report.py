@@ -5,6 +5,7 @@ another way — a per-second timeline, percentiles by counting, hours from zonei
 from __future__ import annotations
 
 import random
+import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,8 +21,8 @@ from monitor.ledger import (
     OutageRow,
     SpeedTestRow,
 )
-from monitor.ledger.render import phone_text, render_report, report_for
-from monitor.ledger.report import Plan, Report
+from monitor.ledger.render import latency_svg, phone_text, render_report, report_for
+from monitor.ledger.report import HourLatency, Plan, Report
 from tests.support.clock import Clock
 
 LONDON = ZoneInfo("Europe/London")
@@ -398,3 +399,13 @@ def test_only_tests_their_card_marks_as_against_the_plan_are_compared(tmp_path: 
     assert report.download.all_hours.median_mbps == pytest.approx(95.0)
     assert [d.best_download_mbps for d in report.days] == [pytest.approx(95.0)]
     assert report.data_used_bytes == {"line-check": 10**8, "lan-path": 10**9}
+
+
+@pytest.mark.parametrize(("p95_ms", "labels"), [
+    (0.04, ["0", "0.5", "1"]),  # loopback or LAN: the axis still reads, from 1 ms up
+    (37.0, ["0", "25", "50"]),
+])
+def test_the_hour_of_day_chart_labels_its_axis_with_distinct_figures(
+        p95_ms: float, labels: list[str]) -> None:
+    svg = latency_svg([HourLatency(hour, 60, p95_ms / 2, p95_ms, 0.0) for hour in range(24)])
+    assert re.findall(r'text-anchor="end">([^<]+)</text>', svg) == labels
