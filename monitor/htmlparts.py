@@ -22,14 +22,15 @@ def epoch(text: str | None) -> float | None:
 
 
 def clock(text: str | None, now: float, *, seconds: bool = True) -> str:
-    """'14:02:05' (or '14:02') today, 'Mon 30 Nov 23:10' otherwise; '–' for never."""
+    """'14:02:05' (or '14:02') today, 'Mon 23:10' within the last 6 days (a 24 h list on a
+    phone), 'Mon 30 Nov 23:10' before that; '–' for never."""
     at = epoch(text)
     if at is None:
         return "–"
     local = time.localtime(at)
     if time.strftime("%Y%m%d", local) == time.strftime("%Y%m%d", time.localtime(now)):
         return time.strftime("%H:%M:%S" if seconds else "%H:%M", local)
-    return time.strftime("%a %d %b %H:%M", local)
+    return time.strftime("%a %H:%M" if now - at < 6 * 86400 else "%a %d %b %H:%M", local)
 
 
 def duration(seconds: float | None) -> str:

@@ -20,8 +20,9 @@ min-width:0}
 table{width:100%;border-collapse:collapse}
 td,th{padding:.2em .4em;text-align:left;border-bottom:1px solid var(--line);
 overflow-wrap:anywhere;vertical-align:top}
-th{font-weight:600;color:var(--muted);font-size:.85em}
+th{font-weight:600;color:var(--muted);font-size:.85em;white-space:nowrap}
 td.n{text-align:right;white-space:nowrap}
+tr.outage td{border-bottom:0}tr.why td{padding-top:0;color:var(--muted);font-size:.9em}
 figure{margin:.6em 0 0}figcaption{font-size:.85em;color:var(--muted)}
 svg.chart{display:block;width:100%;height:auto}
 .grid{stroke:var(--line);stroke-width:.6}

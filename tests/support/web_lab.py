@@ -95,8 +95,8 @@ def browse(url: str, outdir: Path) -> dict[str, Any]:
                             loss_marks: f.querySelectorAll('rect.loss-mark').length,
                             bands: f.querySelectorAll('rect.band').length}))"""),
                     "outage_rows": page.eval_on_selector_all(
-                        "#outages tr", "rows => rows.slice(1).map(r => [...r.cells].map("
-                                       "c => c.textContent))"),
+                        "#outages tr.outage", "rows => rows.map(r => [...r.cells].map("
+                        "c => c.textContent).concat(r.nextElementSibling.textContent))"),
                     "jobs": page.eval_on_selector_all(
                         "#jobs tr", "rows => rows.slice(1).map(r => [...r.cells].map("
                                     "c => c.textContent))"),

@@ -220,8 +220,8 @@ class LatencyCard(Card):
                    escape(duration(o["seconds"])),
                    escape(outage_sentence(o.get("cause"), o.get("detail"))))
                   for o in status.get("outages", [])]
-        outages = rows(("start", "end", "duration", "where it broke"), listed, {2}) if listed \
-            else '<p class="muted">none in the last 24 h</p>'
+        outages = _outage_table(listed) if listed else \
+            '<p class="muted">none in the last 24 h</p>'
         return (f'<section id="latency"><h2>Latency now</h2>{table}'
                 f'{_path_table(status.get("path") or {})}{_dns_table(status.get("dns") or {})}'
                 f'{"".join(charts)}</section>'
@@ -291,6 +291,16 @@ def _dns(view: JobView) -> dict[str, Any]:
     return {resolver: {"up": bool(figures.get("ok")), "lookup_ms": figures.get("lookup_ms"),
                        "error": figures.get("error"), "at": iso(at)}
             for resolver, figures in (summary.get("dns") or {}).items()}
+
+
+def _outage_table(listed: Sequence[tuple[str, str, str, str]]) -> str:
+    """Times and duration on one row, where it broke on the row below across the table: a
+    sentence squeezed into a fourth column of a phone-wide table breaks every other word."""
+    body = "".join(f'<tr class="outage"><td class="n">{start}</td><td class="n">{end}</td>'
+                   f'<td class="n">{length}</td></tr>'
+                   f'<tr class="why"><td colspan="3">{why}</td></tr>'
+                   for start, end, length, why in listed)
+    return f"<table><tr><th>start</th><th>end</th><th>duration</th></tr>{body}</table>"
 
 
 def _outages(outages: list[Span], now: float) -> list[dict[str, Any]]:

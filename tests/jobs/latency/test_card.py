@@ -62,7 +62,8 @@ def test_cause_and_detail_go_from_the_outage_log_to_the_api_and_the_page() -> No
     assert [(o["cause"], o["detail"], o["seconds"]) for o in status["outages"]] == [
         ("dns", DNS_CAUSE.detail, 10.0), ("isp", ISP_DOWN.detail, 60.0)]
     html = page.html().decode()
-    cells = re.findall(r"<td>([^<]*)</td></tr>", html.split('id="outages"')[1])
+    cells = re.findall(r'<tr class="why"><td colspan="3">([^<]*)</td></tr>',
+                       html.split('id="outages"')[1])
     assert cells == [outage_sentence("dns", DNS_CAUSE.detail),
                      outage_sentence("isp", ISP_DOWN.detail).replace("'", "&#x27;")]
 
