@@ -42,10 +42,22 @@ def test_http_backend_matches_iperf3_counts_bytes_and_shows_bufferbloat(tmp_path
         pair.shape("b", down)  # leaves b: a's download; tbf queue 50 ms deep
         pair.shape("a", up)
         base = start_server(pair)
-        truth_down = iperf3_mbps(pair, download=True)
-        truth_up = iperf3_mbps(pair, download=False)
-        config = bandwidth_config(tmp_path / "c.yml", tmp_path / "state", base, pair.ip_b)
-        result = run_job(pair, config, ["ok"], control=base)
+        # Both sides measure ~3 s windows (the job stops once its rate is stable), whose spread
+        # on a 20 Mbit/s bucket reaches ±5 % now and then (a full CI run saw -5.1 %): a pair
+        # outside the tolerance is measured once more, ground truth included, and the second
+        # pair must hold. A systematic error fails both.
+        for attempt in (1, 2):
+            truth_down = iperf3_mbps(pair, download=True)
+            truth_up = iperf3_mbps(pair, download=False)
+            config = bandwidth_config(tmp_path / f"c{attempt}.yml", tmp_path / "state", base,
+                                      pair.ip_b)
+            result = run_job(pair, config, ["ok"], control=base)
+            summary = result["runs"][0]["summary"] or {}
+            if all(abs((summary.get(f"{d}_mbps") or 0) / truth - 1) <= 0.05
+                   for d, truth in (("download", truth_down), ("upload", truth_up))):
+                break
+            print(f"attempt {attempt}: {summary.get('download_mbps')} / "
+                  f"{summary.get('upload_mbps')} vs iperf3 {truth_down:.2f} / {truth_up:.2f}")
 
     run = result["runs"][0]
     assert run["result"] == "success", run["error"]
