@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from monitor.charts import axis_label, nice_max
+from monitor.htmlparts import duration
 from monitor.ledger.report import (
     DirectionSummary,
     HourLatency,
@@ -159,20 +160,6 @@ def to_csv(rows: MonthRows, tz: ZoneInfo) -> str:
 # --- text helpers ------------------------------------------------------------------------------
 
 
-def duration_text(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
 def _pct(share: float | None) -> str:
     return "–" if share is None else f"{100 * share:.0f} %"
 
@@ -202,13 +189,13 @@ def phone_text(report: Report) -> str:
         count = sum(c.count for c in internet)
         longest = max((c.longest_seconds for c in internet), default=0.0)
         lines.append(f"Available {report.availability_percent:.2f} %: {count} outages, "
-                     f"{duration_text(report.internet_down_seconds)} in all"
-                     + (f", longest {duration_text(longest)}" if count else ""))
-        lines += [f"Of which DNS only: {c.count}, {duration_text(c.total_seconds)} "
+                     f"{duration(report.internet_down_seconds)} in all"
+                     + (f", longest {duration(longest)}" if count else ""))
+        lines += [f"Of which DNS only: {c.count}, {duration(c.total_seconds)} "
                   f"({_pct(c.share_of_down)} of the down time)"
                   for c in internet if c.cause == DNS_ONLY]
     if report.without_data_seconds >= 1:
-        lines.append(f"No data (monitor off): {duration_text(report.without_data_seconds)}")
+        lines.append(f"No data (monitor off): {duration(report.without_data_seconds)}")
     for summary in (report.download, report.upload):
         figures = summary.all_hours
         if figures.tests:
@@ -329,8 +316,8 @@ def to_html(report: Report) -> str:
                  f"download {plan.download_mbps or '–'} / upload {plan.upload_mbps or '–'} Mbit/s")
     used = sum(report.data_used_bytes.values())
     kpis = [("Available", availability),
-            ("Internet down", duration_text(report.internet_down_seconds)),
-            ("No data", duration_text(report.without_data_seconds)),
+            ("Internet down", duration(report.internet_down_seconds)),
+            ("No data", duration(report.without_data_seconds)),
             ("Download median", f"{_mbit(report.download.all_hours.median_mbps)} Mbit/s"),
             ("Upload median", f"{_mbit(report.upload.all_hours.median_mbps)} Mbit/s"),
             ("Data used by tests", _bytes(used))]
@@ -351,15 +338,15 @@ def to_html(report: Report) -> str:
                                      for k, v in kpis) + "</div>",
         "<h2>Outages by cause</h2>",
         _table(["cause", "count", "total", "longest", "share of down time"],
-               [[c.cause, str(c.count), duration_text(c.total_seconds),
-                 duration_text(c.longest_seconds), _pct(c.share_of_down)]
+               [[c.cause, str(c.count), duration(c.total_seconds),
+                 duration(c.longest_seconds), _pct(c.share_of_down)]
                 for c in report.outages_by_cause], {1, 2, 3, 4},
                "dns: the line worked but names did not resolve; it counts as down (nothing "
                "could be used), its share is shown here. monitor_off: no data, not down time"),
         "<h2 id=outages>Outage list</h2>",
         _table(["start", "end", "length", "cause"],
                [[_when(o.start), "ongoing" if o.end is None else _when(o.end, o.start),
-                 duration_text(o.seconds), o.cause]
+                 duration(o.seconds), o.cause]
                 for o in report.outages], {2},
                "monitor_off: no data, the monitor was off (power cut or restart)"),
         "<h2>Speed against the plan</h2>",
